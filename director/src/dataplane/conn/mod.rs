@@ -1,0 +1,1 @@
+//! Connection tracking (see docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! IPVS schedulers with the kernel's semantics.

@@ -1,10 +1,66 @@
-//! IPVS schedulers with the kernel's semantics (placeholder logic; API stable).
+//! IPVS schedulers with the Linux kernel's semantics, for a user-space director.
+//!
+//! One file per scheduler (`rr.rs`, `wrr.rs`, ... as the kernel's `ip_vs_*.c`), all behind the
+//! small [`Scheduler`] trait; [`build`] maps the ipvsadm name to one.
+//!
+//! # Model
+//! - Destinations are given to [`build`] in the kernel's list order: NEWEST FIRST (IPVS adds a
+//!   destination at the head of the service's list). Results are indices into that slice.
+//! - Every scheduler skips destinations with weight 0 (quiesced) or the OVERLOAD flag (upper
+//!   threshold reached), except that mh and sh/dh keep such a destination in their tables
+//!   (giving no result, or falling back with the -fallback flag) as the kernel does.
+//! - A built scheduler is immutable apart from interior atomics (rr/wrr cursor, lblc/lblcr
+//!   cache, least-connection tree). `schedule` takes `&self`, never locks, never allocates:
+//!   workers on several cores share one instance, and rr/wrr sequences are global as in the
+//!   kernel (one CAS per new connection).
+//! - [`build`] runs off the fast path and returns a complete scheduler; the caller publishes it
+//!   atomically. Pass the service's previous scheduler as `prev` so state carries over the way
+//!   the kernel's add/edit/del hooks do (rr cursor, wrr cw rule, lblc/lblcr caches).
+//!
+//! # Connection counts and staleness
+//! [`DestLoad`] holds a destination's active/inactive/persistent counts and OVERLOAD flag as
+//! relaxed atomics on one cache line, shared by all workers. A bind by worker A is visible to
+//! worker B's next pick modulo cache coherence (nanoseconds), with no ordering between fields,
+//! like the kernel's lockless `atomic_read`s. Two workers picking at the same instant can both
+//! choose the same least-loaded destination, as two kernel CPUs can.
+//!
+//! lc, wlc, sed, nq (and lblc/lblcr's wlc fallback) keep the kernel's choice at the root of a
+//! tournament tree refreshed by every [`DestLoad`] change (O(log n) per bind/unbind, O(1) per
+//! pick), instead of the kernel's O(n) scan per new connection; see `least.rs`.
+//!
+//! # Hashing
+//! dh/sh/lblc/lblcr use the kernel's `hash_32` and IPv6 address folding; mh uses the kernel's
+//! hsiphash (SipHash-1-3 as built on 64-bit kernels) with its fixed keys, so bucket layouts
+//! and lookups match a kernel's for the same list.
 #![deny(missing_docs)]
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::any::Any;
 use std::sync::Arc;
 
 pub use std::net::IpAddr;
+
+mod common;
+mod dh;
+mod fo;
+mod lblc;
+mod lblcr;
+mod lc;
+mod least;
+mod load;
+mod locality;
+mod mh;
+mod nq;
+mod ovf;
+mod rr;
+mod sed;
+mod sh;
+mod siphash;
+mod twos;
+mod wlc;
+mod wrr;
+
+pub use load::{new_loads, DestLoad};
+pub use mh::{MH_DEFAULT_TABLE_SIZE, MH_TABLE_SIZES};
 
 /// The flow a new connection is scheduled for (client source, virtual destination).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,115 +84,48 @@ pub struct DestSpec {
     pub port: u16,
     /// Weight; 0 = quiesced.
     pub weight: u32,
-    /// Upper connection threshold (`-x`), 0 = none.
+    /// Upper connection threshold (`-x`), 0 = none. Informational here: the live value is set
+    /// on the destination's [`DestLoad`] with [`DestLoad::set_thresholds`].
     pub u_threshold: u32,
-    /// Lower connection threshold (`-y`), 0 = none.
+    /// Lower connection threshold (`-y`), 0 = none (see `u_threshold`).
     pub l_threshold: u32,
-}
-
-/// Live load of one destination shared by all workers: relaxed atomics, one cache line.
-#[repr(align(64))]
-#[derive(Debug, Default)]
-pub struct DestLoad {
-    active: AtomicU32,
-    inactive: AtomicU32,
-    persist: AtomicU32,
-    overloaded: AtomicBool,
-    upper: AtomicU32,
-    lower: AtomicU32,
-}
-
-impl DestLoad {
-    /// A destination with no connections and no thresholds.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Set the thresholds (`-x`/`-y`); clears OVERLOAD when the new upper is 0 or larger.
-    pub fn set_thresholds(&self, upper: u32, lower: u32) {
-        let old = self.upper.swap(upper, Relaxed);
-        self.lower.store(lower, Relaxed);
-        if upper == 0 || upper > old {
-            self.overloaded.store(false, Relaxed);
-        }
-    }
-    /// Active connections.
-    pub fn active(&self) -> u32 {
-        self.active.load(Relaxed)
-    }
-    /// Inactive connections.
-    pub fn inactive(&self) -> u32 {
-        self.inactive.load(Relaxed)
-    }
-    /// Persistence templates.
-    pub fn persistent(&self) -> u32 {
-        self.persist.load(Relaxed)
-    }
-    /// OVERLOAD flag.
-    pub fn is_overloaded(&self) -> bool {
-        self.overloaded.load(Relaxed)
-    }
-    /// A new connection bound to this destination.
-    pub fn bind(&self, active: bool) {
-        if active {
-            self.active.fetch_add(1, Relaxed);
-        } else {
-            self.inactive.fetch_add(1, Relaxed);
-        }
-    }
-    /// A connection unbound.
-    pub fn unbind(&self, was_active: bool) {
-        if was_active {
-            self.active.fetch_sub(1, Relaxed);
-        } else {
-            self.inactive.fetch_sub(1, Relaxed);
-        }
-    }
-    /// A connection crossed the active/inactive line.
-    pub fn set_active(&self, from_active: bool, to_active: bool) {
-        if from_active != to_active {
-            self.unbind(from_active);
-            self.bind(to_active);
-        }
-    }
-    /// A persistence template bound.
-    pub fn bind_template(&self) {
-        self.persist.fetch_add(1, Relaxed);
-    }
-    /// A persistence template unbound.
-    pub fn unbind_template(&self) {
-        self.persist.fetch_sub(1, Relaxed);
-    }
 }
 
 /// Scheduler parameters (ipvsadm -s, -b flags).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SchedParams {
-    /// Scheduler name as ipvsadm spells it.
+    /// Scheduler name as ipvsadm spells it (one of [`SCHEDULER_NAMES`]).
     pub name: String,
-    /// sh-fallback / mh-fallback / flag-1.
+    /// IP_VS_SVC_F_SCHED1: sh-fallback / mh-fallback / flag-1.
     pub flag1: bool,
-    /// sh-port / mh-port / flag-2.
+    /// IP_VS_SVC_F_SCHED2: sh-port / mh-port / flag-2.
     pub flag2: bool,
-    /// flag-3.
+    /// IP_VS_SVC_F_SCHED3: flag-3 (no scheduler uses it).
     pub flag3: bool,
-    /// Maglev table size (mh only), a prime of the kernel's list; None = 4093.
+    /// Maglev table size (mh only), one of [`MH_TABLE_SIZES`]; None = 4093.
     pub mh_table_size: Option<u32>,
 }
 
-/// A built scheduler for one service, shared by all workers.
+/// A built scheduler for one service. Immutable tables + interior atomics for cursors (rr/wrr:
+/// one CAS per new connection, never a lock), so workers on several cores share one instance
+/// and the rr sequence is global as in the kernel.
 pub trait Scheduler: Send + Sync {
-    /// ipvsadm name.
+    /// The ipvsadm name ("rr", "wlc", ...).
     fn name(&self) -> &'static str;
     /// Choose a destination index into the `dests` given to build(); None = no destination.
     fn schedule(&self, flow: &FlowInfo) -> Option<usize>;
+    /// The concrete scheduler, so [`build`] can carry state over from `prev`.
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
 }
 
 /// Why a scheduler could not be built.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SchedError {
-    /// No scheduler of that name.
+    /// No scheduler of that name; Display lists the valid names.
     UnknownScheduler(String),
-    /// A parameter is out of range.
+    /// A parameter is out of range (mh table size, too many destinations, ...).
     InvalidParam(String),
 }
 
@@ -160,40 +149,92 @@ pub const SCHEDULER_NAMES: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "sed", "nq", "dh", "sh", "mh", "lblc", "lblcr", "fo", "ovf", "twos",
 ];
 
-struct Placeholder {
-    name: &'static str,
-    loads: Vec<Arc<DestLoad>>,
-    weights: Vec<u32>,
+/// Check a scheduler name without building anything.
+pub fn validate(name: &str) -> Result<&'static str, SchedError> {
+    SCHEDULER_NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .ok_or_else(|| SchedError::UnknownScheduler(name.to_string()))
 }
 
-impl Scheduler for Placeholder {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn schedule(&self, _flow: &FlowInfo) -> Option<usize> {
-        (0..self.weights.len()).find(|&i| self.weights[i] > 0 && !self.loads[i].is_overloaded())
-    }
-}
-
-/// Build a scheduler off the fast path (see the crate docs for carry-over rules).
+/// Build a scheduler off the fast path. `loads[i]` is the live load of `dests[i]` (Arc kept by
+/// the caller across rebuilds so counts survive). `prev` is the previous scheduler of the same
+/// service (or None) so stateful ones carry state over as the kernel does on add/edit/del
+/// (e.g. wrr's cw reset rule, rr's cursor). Also records each destination's latest non-zero
+/// weight on its [`DestLoad`] (the kernel's `last_weight`, used by mh).
 pub fn build(
     params: &SchedParams,
     dests: &[DestSpec],
     loads: &[Arc<DestLoad>],
-    _prev: Option<&dyn Scheduler>,
+    prev: Option<&dyn Scheduler>,
 ) -> Result<Box<dyn Scheduler>, SchedError> {
-    let name = SCHEDULER_NAMES
-        .iter()
-        .find(|n| **n == params.name)
-        .ok_or_else(|| SchedError::UnknownScheduler(params.name.clone()))?;
+    let name = validate(&params.name)?;
     if dests.len() != loads.len() {
-        return Err(SchedError::InvalidParam(
-            "dests and loads differ in length".into(),
-        ));
+        return Err(SchedError::InvalidParam(format!(
+            "{} destinations but {} loads",
+            dests.len(),
+            loads.len()
+        )));
     }
-    Ok(Box::new(Placeholder {
-        name,
-        loads: loads.to_vec(),
-        weights: dests.iter().map(|d| d.weight).collect(),
-    }))
+    if dests.len() >= common::NONE as usize {
+        return Err(SchedError::InvalidParam("too many destinations".into()));
+    }
+    let last_weights: Vec<u32> = dests
+        .iter()
+        .zip(loads)
+        .map(|(d, l)| {
+            if d.weight > 0 {
+                d.weight
+            } else {
+                l.last_weight()
+            }
+        })
+        .collect();
+    let view = common::Dests::new(dests, loads);
+    let built = match name {
+        "rr" => rr::build(view, prev),
+        "wrr" => wrr::build(view, prev),
+        "lc" => lc::build(&view),
+        "wlc" => wlc::build(&view),
+        "sed" => sed::build(&view),
+        "nq" => nq::build(&view),
+        "dh" => dh::build(view),
+        "sh" => sh::build(view, params.flag1, params.flag2),
+        "mh" => mh::build(
+            view,
+            &last_weights,
+            params.mh_table_size,
+            params.flag1,
+            params.flag2,
+        )?,
+        "lblc" => lblc::build(view, prev),
+        "lblcr" => lblcr::build(view, prev)?,
+        "fo" => fo::build(view),
+        "ovf" => ovf::build(view),
+        _ => twos::build(view),
+    };
+    for (d, l) in dests.iter().zip(loads) {
+        l.record_weight(d.weight);
+    }
+    Ok(built)
+}
+
+/// The bucket table of a dh or sh scheduler, or the lookup table of an mh one: the destination
+/// index of each bucket/slot (None = empty). None for other schedulers. For tests and
+/// diagnostics; allocates.
+pub fn bucket_table(sched: &dyn Scheduler) -> Option<Vec<Option<usize>>> {
+    let any = sched.as_any()?;
+    let raw: &[u32] = if let Some(s) = any.downcast_ref::<dh::DestHash>() {
+        s.buckets()
+    } else if let Some(s) = any.downcast_ref::<sh::SourceHash>() {
+        s.buckets()
+    } else {
+        any.downcast_ref::<mh::Maglev>()?.table()
+    };
+    Some(
+        raw.iter()
+            .map(|&d| (d != common::NONE).then_some(d as usize))
+            .collect(),
+    )
 }

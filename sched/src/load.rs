@@ -1,0 +1,218 @@
+//! [`DestLoad`]: the live connection counts and OVERLOAD flag of one destination.
+//!
+//! Shared by all workers through an `Arc`; every field is a relaxed atomic on one cache line, so
+//! a bind by worker A is seen by worker B's next pick modulo cache coherence (nanoseconds), with
+//! no ordering promised between the fields. Counters never wrap below zero: an unbind without a
+//! bind saturates at 0 instead.
+//!
+//! The least-connection family (lc, wlc, sed, nq, and lblc/lblcr's fallback) keeps a tournament
+//! tree over its destinations; every count or flag change here pushes the change into the tree
+//! that is currently linked to this destination (see `least.rs`).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+use crate::least::TreeLeaf;
+
+/// Live load of one destination shared by all workers: relaxed atomics, one cache line.
+///
+/// IPVS terms: `activeconns`, `inactconns`, `persistconns`, `IP_VS_DEST_F_OVERLOAD`,
+/// `u_threshold`/`l_threshold`, `last_weight`.
+#[repr(align(64))]
+#[derive(Default)]
+pub struct DestLoad {
+    active: AtomicU32,
+    inactive: AtomicU32,
+    persist: AtomicU32,
+    overloaded: AtomicBool,
+    upper: AtomicU32,
+    lower: AtomicU32,
+    last_weight: AtomicU32,
+    /// Id of the least-connection tree linked below (0 = none); only grows while linked.
+    pub(crate) tree_id: AtomicU64,
+    /// The least-connection tree leaf to refresh on every change.
+    pub(crate) link: ArcSwapOption<TreeLeaf>,
+}
+
+impl fmt::Debug for DestLoad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DestLoad")
+            .field("active", &self.active())
+            .field("inactive", &self.inactive())
+            .field("persistent", &self.persistent())
+            .field("overloaded", &self.is_overloaded())
+            .field("u_threshold", &self.upper.load(Relaxed))
+            .field("l_threshold", &self.lower.load(Relaxed))
+            .finish()
+    }
+}
+
+fn dec(counter: &AtomicU32) {
+    // Saturating: a stray unbind must not turn into four billion connections.
+    let _ = counter.fetch_update(Relaxed, Relaxed, |v| v.checked_sub(1));
+}
+
+impl DestLoad {
+    /// A destination with no connections and no thresholds.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set the thresholds (`-x` upper, `-y` lower; 0 = none), as control does on `-a`/`-e`.
+    /// Like the kernel's edit, OVERLOAD is cleared when the new upper threshold is 0 or larger
+    /// than the old one.
+    pub fn set_thresholds(&self, upper: u32, lower: u32) {
+        let old = self.upper.swap(upper, Relaxed);
+        self.lower.store(lower, Relaxed);
+        if (upper == 0 || upper > old) && self.overloaded.swap(false, Relaxed) {
+            self.notify();
+        }
+    }
+
+    /// Upper threshold (`-x`), 0 = none.
+    pub fn u_threshold(&self) -> u32 {
+        self.upper.load(Relaxed)
+    }
+
+    /// Lower threshold (`-y`), 0 = none.
+    pub fn l_threshold(&self) -> u32 {
+        self.lower.load(Relaxed)
+    }
+
+    /// Active connections (ActiveConn).
+    pub fn active(&self) -> u32 {
+        self.active.load(Relaxed)
+    }
+
+    /// Inactive connections (InActConn).
+    pub fn inactive(&self) -> u32 {
+        self.inactive.load(Relaxed)
+    }
+
+    /// Persistence templates bound to this destination (PersistConn).
+    pub fn persistent(&self) -> u32 {
+        self.persist.load(Relaxed)
+    }
+
+    /// OVERLOAD flag: set when the upper threshold is reached, no new connections then.
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded.load(Relaxed)
+    }
+
+    /// The latest non-zero weight this destination was built with (the kernel's
+    /// `last_weight`, used by mh so a quiesced destination keeps its slots); 0 until then.
+    pub fn last_weight(&self) -> u32 {
+        self.last_weight.load(Relaxed)
+    }
+
+    pub(crate) fn record_weight(&self, weight: u32) {
+        if weight > 0 {
+            self.last_weight.store(weight, Relaxed);
+        }
+    }
+
+    /// active + inactive (templates are not counted for thresholds).
+    fn total(&self) -> u64 {
+        self.active() as u64 + self.inactive() as u64
+    }
+
+    /// Kernel ip_vs_bind_dest's threshold rule: OVERLOAD once total >= u_threshold.
+    fn check_upper(&self) {
+        let upper = self.upper.load(Relaxed);
+        if upper != 0 && self.total() >= upper as u64 {
+            self.overloaded.store(true, Relaxed);
+        }
+    }
+
+    /// Kernel ip_vs_unbind_dest's rule: clear OVERLOAD below l_threshold when set, else below
+    /// 3/4 of u_threshold when set, else always.
+    fn check_lower(&self) {
+        let (upper, lower) = (self.upper.load(Relaxed), self.lower.load(Relaxed));
+        let total = self.total();
+        let clear = if lower != 0 {
+            total < lower as u64
+        } else if upper != 0 {
+            total * 4 < upper as u64 * 3
+        } else {
+            true
+        };
+        if clear && self.overloaded.load(Relaxed) {
+            self.overloaded.store(false, Relaxed);
+        }
+    }
+
+    /// A new connection bound to this destination (kernel ip_vs_bind_dest): counted as active
+    /// or inactive, then OVERLOAD per u_threshold.
+    pub fn bind(&self, active: bool) {
+        if active {
+            self.active.fetch_add(1, Relaxed);
+        } else {
+            self.inactive.fetch_add(1, Relaxed);
+        }
+        self.check_upper();
+        self.notify();
+    }
+
+    /// A connection unbound (expired or removed; kernel ip_vs_unbind_dest): counts, then the
+    /// OVERLOAD clearing rule per l/u thresholds.
+    pub fn unbind(&self, was_active: bool) {
+        dec(if was_active {
+            &self.active
+        } else {
+            &self.inactive
+        });
+        self.check_lower();
+        self.notify();
+    }
+
+    /// A connection crossed the active/inactive line (TCP state change). No threshold check:
+    /// the total is unchanged.
+    pub fn set_active(&self, from_active: bool, to_active: bool) {
+        if from_active == to_active {
+            return;
+        }
+        if to_active {
+            self.active.fetch_add(1, Relaxed);
+            dec(&self.inactive);
+        } else {
+            self.inactive.fetch_add(1, Relaxed);
+            dec(&self.active);
+        }
+        self.notify();
+    }
+
+    /// A persistence template bound (persistconns; not counted for thresholds, but the kernel
+    /// runs the upper-threshold check as for any bind).
+    pub fn bind_template(&self) {
+        self.persist.fetch_add(1, Relaxed);
+        self.check_upper();
+        self.notify();
+    }
+
+    /// A persistence template unbound (the kernel runs the clearing rule as for any unbind).
+    pub fn unbind_template(&self) {
+        dec(&self.persist);
+        self.check_lower();
+        self.notify();
+    }
+
+    /// Refresh the linked least-connection tree, if any (cheap test first: most services use
+    /// other schedulers).
+    #[inline]
+    fn notify(&self) {
+        if self.tree_id.load(Relaxed) == 0 {
+            return;
+        }
+        if let Some(leaf) = self.link.load().as_ref() {
+            leaf.refresh();
+        }
+    }
+}
+
+/// Shorthand used by tests and benches: `n` fresh loads.
+pub fn new_loads(n: usize) -> Vec<Arc<DestLoad>> {
+    (0..n).map(|_| Arc::new(DestLoad::new())).collect()
+}

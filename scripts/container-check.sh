@@ -23,6 +23,7 @@
 #   KEEP_BASE=1       keep a base image this run built (saves ~40 s next time)
 #   KEEP_IMAGE=1      keep the built image (tag localhost/director:check)
 #   MAX_IMAGE_MB      runtime image size limit (default 250)
+#   CONTEXT=worktree  build the checkout as it is instead of its last commit
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,13 +145,27 @@ EOF
     log "base image built: $(podman image inspect --format '{{.Size}}' "$BASE_LOCAL" | awk '{printf "%.0f MB", $1/1e6}')"
 }
 
+# The build context: the committed tree (HEAD) in a git checkout, as CI sees it, so that work
+# in progress in the checkout does not leak into the check; CONTEXT=worktree uses the checkout
+# as it is (.dockerignore keeps target/ out).
+build_context() {
+    if [ "${CONTEXT:-head}" != worktree ] && git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null; then
+        mkdir -p "$WORK/context"
+        git -C "$ROOT" archive --format=tar HEAD | tar -x -C "$WORK/context"
+        echo "$WORK/context"
+    else
+        echo "$ROOT"
+    fi
+}
+
 build_image() {
-    log "podman build (release build of the workspace inside the build stage)"
+    local t0=$SECONDS context
+    context=$(build_context)
+    log "podman build from $context (release build of the workspace in the build stage)"
     BUILT_IMAGE=1
-    local t0=$SECONDS
     # --layers=false: no intermediate layer images are left behind (the cargo registry and
     # target directory still persist in the build's cache mounts).
-    podman build --pull=never --layers=false -f "$ROOT/docker/Dockerfile" -t "$IMAGE" "$ROOT" \
+    podman build --pull=never --layers=false -f "$context/docker/Dockerfile" -t "$IMAGE" "$context" \
         >"$WORK/build.log" 2>&1 || {
         tail -40 "$WORK/build.log" >&2
         exit 1

@@ -32,7 +32,8 @@ UNBIND=
 DRIVER=
 NOIOMMU=0
 STATUS=0
-SYS=${NIC_SETUP_SYSFS:-/sys} # overridable for tests
+# Overridable for tests (scripts/test-nic-setup.sh): the sysfs root and the devbind tool.
+SYS=${NIC_SETUP_SYSFS:-/sys}
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -112,8 +113,8 @@ check_pci_list() {
 }
 
 devbind() {
-    local tool
-    tool=$(command -v dpdk-devbind.py || command -v dpdk-devbind || true)
+    local tool=${NIC_SETUP_DEVBIND:-}
+    [ -n "$tool" ] || tool=$(command -v dpdk-devbind.py || command -v dpdk-devbind || true)
     if [ -z "$tool" ]; then
         [ "$DRY" = 1 ] || die "dpdk-devbind.py not found (apt-get install dpdk)"
         tool=dpdk-devbind.py

@@ -1,0 +1,191 @@
+//! The Internet checksum: RFC 1071 sums, RFC 1624 incremental updates, pseudo-header sums.
+//!
+//! A *partial sum* is a `u32` holding the one's-complement sum of 16-bit big-endian words,
+//! already folded to 16 bits. Partial sums of pieces at even offsets may be added (a few `u32`
+//! additions cannot overflow) and are turned into a header value with [`finish`].
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Folds a wide sum to 16 bits with end-around carry. A non-zero input never folds to 0.
+#[inline]
+fn fold(mut acc: u64) -> u32 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u32
+}
+
+/// Partial sum of `data` (RFC 1071); an odd last byte is padded with a zero byte.
+///
+/// Adds 32-bit words (2^16 = 1 mod 0xffff, so this equals the 16-bit word sum after folding).
+#[inline]
+pub fn sum(data: &[u8]) -> u32 {
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    let mut tail = [0u8; 4];
+    let rest = words.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    acc += u64::from(u32::from_be_bytes(tail));
+    fold(acc)
+}
+
+/// Header value for a partial sum (or a sum of partial sums): folded and complemented.
+#[inline]
+pub fn finish(partial: u32) -> u16 {
+    !(fold(u64::from(partial)) as u16)
+}
+
+/// Checksum of `data` as stored in a header (the field itself zeroed in `data`).
+/// Verifying: the checksum of data that includes a correct checksum field is 0.
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    finish(sum(data))
+}
+
+/// Partial sum of the IPv4 pseudo header (RFC 793/768): addresses, protocol, L4 length.
+#[inline]
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4_len: u16) -> u32 {
+    let acc = u64::from(u32::from(src))
+        + u64::from(u32::from(dst))
+        + u64::from(protocol)
+        + u64::from(l4_len);
+    fold(acc)
+}
+
+/// Partial sum of the IPv6 pseudo header (RFC 8200 section 8.1).
+#[inline]
+pub fn pseudo_header_v6(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, l4_len: u32) -> u32 {
+    let acc = u64::from(sum(&src.octets()))
+        + u64::from(sum(&dst.octets()))
+        + u64::from(next_header)
+        + u64::from(l4_len);
+    fold(acc)
+}
+
+/// RFC 1624 eqn. 3 update of checksum `check` for a 16-bit field going from `old` to `new`:
+/// `HC' = ~(~HC + ~m + m')`. Gives the value a full recomputation gives when `check` was
+/// correct (0x0000 rather than 0xffff when the new sum is all ones, as RFC 1624 explains).
+#[inline]
+pub fn update16(check: u16, old: u16, new: u16) -> u16 {
+    let acc = u64::from(!check) + u64::from(!old) + u64::from(new);
+    !(fold(acc) as u16)
+}
+
+/// RFC 1624 update for a 32-bit field (an IPv4 address, a sequence number).
+#[inline]
+pub fn update32(check: u16, old: u32, new: u32) -> u16 {
+    let acc = u64::from(!check)
+        + u64::from(!(old >> 16) & 0xffff)
+        + u64::from(!old & 0xffff)
+        + u64::from(new >> 16)
+        + u64::from(new & 0xffff);
+    !(fold(acc) as u16)
+}
+
+/// RFC 1624 update for a 128-bit field (an IPv6 address).
+#[inline]
+pub fn update128(check: u16, old: u128, new: u128) -> u16 {
+    let mut acc = u64::from(!check);
+    for shift in (0..128).step_by(16) {
+        acc += u64::from(!((old >> shift) as u16)) + u64::from((new >> shift) as u16);
+    }
+    !(fold(acc) as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain 16-bit RFC 1071 reference, written the obvious way.
+    fn reference(data: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        for pair in data.chunks(2) {
+            let hi = u32::from(pair[0]) << 8;
+            let lo = pair.get(1).copied().map_or(0, u32::from);
+            acc += hi | lo;
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        !(acc as u16)
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: words 0001 f203 f4f5 f6f7 sum to 0xddf2 (folded).
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&data), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn matches_reference_for_all_lengths_and_odd_tails() {
+        let data: Vec<u8> = (0..97u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..data.len() {
+            assert_eq!(checksum(&data[..len]), reference(&data[..len]), "len {len}");
+        }
+        assert_eq!(checksum(&[0xff; 64]), reference(&[0xff; 64]));
+    }
+
+    #[test]
+    fn known_ipv4_header() {
+        // Header from Wikipedia's IPv4 checksum example: checksum 0xb861.
+        let mut h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&h), 0xb861);
+        h[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert_eq!(checksum(&h), 0);
+    }
+
+    #[test]
+    fn incremental_equals_full_recompute() {
+        let mut data: Vec<u8> = (0..40u32).map(|i| (i * 91 + 5) as u8).collect();
+        data[10] = 0;
+        data[11] = 0;
+        let check = checksum(&data);
+        for (at, new16) in [(4usize, 0xbeefu16), (6, 0x0000), (8, 0xffff), (12, 0x1234)] {
+            let mut changed = data.clone();
+            let old = u16::from_be_bytes([data[at], data[at + 1]]);
+            changed[at..at + 2].copy_from_slice(&new16.to_be_bytes());
+            assert_eq!(update16(check, old, new16), checksum(&changed), "at {at}");
+        }
+        let old32 = u32::from_be_bytes([data[12], data[13], data[14], data[15]]);
+        let mut changed = data.clone();
+        changed[12..16].copy_from_slice(&0xc633_640au32.to_be_bytes());
+        assert_eq!(update32(check, old32, 0xc633_640a), checksum(&changed));
+        let old128 = u128::from_be_bytes(data[20..36].try_into().expect("16 bytes"));
+        let new128 = 0x2001_0db8_0000_0000_0000_0000_0000_0001u128;
+        let mut changed = data.clone();
+        changed[20..36].copy_from_slice(&new128.to_be_bytes());
+        assert_eq!(update128(check, old128, new128), checksum(&changed));
+    }
+
+    #[test]
+    fn incremental_yields_zero_not_ffff_when_sum_is_all_ones() {
+        // Data whose checksum becomes 0 after the change: full recompute gives 0, so must we.
+        let data = [0x12u8, 0x34, 0x00, 0x00];
+        let check = checksum(&data);
+        let new = !0x1234u16; // sum 0x1234 + 0xedcb = 0xffff -> checksum 0
+        assert_eq!(checksum(&[0xed, 0xcb, 0x12, 0x34]), 0);
+        assert_eq!(update16(check, 0x0000, new), 0);
+    }
+
+    #[test]
+    fn pseudo_headers() {
+        let src = Ipv4Addr::new(192, 0, 2, 1);
+        let dst = Ipv4Addr::new(198, 51, 100, 7);
+        let bytes = [192, 0, 2, 1, 198, 51, 100, 7, 0, 6, 0, 40];
+        assert_eq!(pseudo_header_v4(src, dst, 6, 40), sum(&bytes));
+        let s6: Ipv6Addr = "2001:db8::1".parse().expect("addr");
+        let d6: Ipv6Addr = "2001:db8::2".parse().expect("addr");
+        let mut b6 = Vec::new();
+        b6.extend_from_slice(&s6.octets());
+        b6.extend_from_slice(&d6.octets());
+        b6.extend_from_slice(&40u32.to_be_bytes());
+        b6.extend_from_slice(&[0, 0, 0, 17]);
+        assert_eq!(pseudo_header_v6(&s6, &d6, 17, 40), sum(&b6));
+    }
+}

@@ -1,0 +1,289 @@
+//! One pass over a received frame: Ethernet (+ one 802.1Q tag), IPv4 or ARP, TCP/UDP/ICMP,
+//! into a small [`PacketMeta`] of offsets and fields, or a [`DropReason`].
+//!
+//! What is checked: header lengths, IPv4 version/IHL/total length, the IPv4 header checksum,
+//! TCP data offset, UDP length. What is not: L4 checksums (see the [`crate::wire`] docs).
+//! Fragments: a non-first fragment is refused ([`DropReason::Fragment`]): it has no ports, so
+//! without reassembly it cannot be matched to a connection. A first fragment parses (its L4
+//! header must be whole) with `is_fragment` and `first_fragment` set; the data plane decides.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::ethernet::{self, ethertype};
+use super::ipv4::{self, proto};
+use super::{arp, icmp, tcp, udp, DropReason};
+
+/// What a parsed frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketKind {
+    /// IPv4 + TCP; ports and flags set.
+    Tcp,
+    /// IPv4 + UDP; ports set.
+    Udp,
+    /// IPv4 + ICMP; `icmp_type`/`icmp_code` set.
+    Icmp,
+    /// IPv4 with another protocol (L3 fields set, `l4_offset` is the end of the IP header).
+    OtherIp,
+    /// Ethernet/IPv4 ARP; `arp_op`, `src` (sender) and `dst` (target) set.
+    Arp,
+    /// Another ethertype (IPv6 included, for now): only the L2 fields are set.
+    OtherEthertype,
+}
+
+/// Offsets and fields of a parsed frame (all offsets from the start of the frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketMeta {
+    /// What the frame carries.
+    pub kind: PacketKind,
+    /// Ethernet header length: 14, or 18 with an 802.1Q tag.
+    pub l2_len: u8,
+    /// 802.1Q tag control information, if tagged.
+    pub vlan_tci: Option<u16>,
+    /// Ethertype of the payload (after the tag).
+    pub ethertype: u16,
+    /// Offset of the IP (or ARP) header; equals `l2_len`.
+    pub l3_offset: u16,
+    /// Offset of the TCP/UDP/ICMP header (`l3_offset + ip_header_len`).
+    pub l4_offset: u16,
+    /// IP header length in bytes, options included (28 for ARP: its packet length).
+    pub ip_header_len: u8,
+    /// IP total length (28 for ARP). Bytes past `frame_end()` are padding.
+    pub total_len: u16,
+    /// IP protocol number (0 for non-IP).
+    pub proto: u8,
+    /// Source address (ARP: sender protocol address).
+    pub src: IpAddr,
+    /// Destination address (ARP: target protocol address).
+    pub dst: IpAddr,
+    /// TCP/UDP source port, 0 otherwise.
+    pub src_port: u16,
+    /// TCP/UDP destination port, 0 otherwise.
+    pub dst_port: u16,
+    /// TCP flags byte (see [`tcp::flags`]), 0 otherwise.
+    pub tcp_flags: u8,
+    /// ICMP type, 0 otherwise.
+    pub icmp_type: u8,
+    /// ICMP code, 0 otherwise.
+    pub icmp_code: u8,
+    /// ARP operation, 0 otherwise.
+    pub arp_op: u16,
+    /// MF set or non-zero offset (only first fragments parse, so this implies
+    /// `first_fragment`).
+    pub is_fragment: bool,
+    /// A first fragment (offset 0, MF set): L4 header present, payload incomplete.
+    pub first_fragment: bool,
+    /// IP DF flag.
+    pub dont_fragment: bool,
+    /// IP TTL.
+    pub ttl: u8,
+    /// IP TOS byte (DSCP + ECN).
+    pub tos: u8,
+}
+
+impl PacketMeta {
+    fn l2_only(l2_len: usize, vlan_tci: Option<u16>, ethertype: u16) -> Self {
+        const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        PacketMeta {
+            kind: PacketKind::OtherEthertype,
+            l2_len: l2_len as u8,
+            vlan_tci,
+            ethertype,
+            l3_offset: l2_len as u16,
+            l4_offset: l2_len as u16,
+            ip_header_len: 0,
+            total_len: 0,
+            proto: 0,
+            src: UNSPECIFIED,
+            dst: UNSPECIFIED,
+            src_port: 0,
+            dst_port: 0,
+            tcp_flags: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            arp_op: 0,
+            is_fragment: false,
+            first_fragment: false,
+            dont_fragment: false,
+            ttl: 0,
+            tos: 0,
+        }
+    }
+
+    /// End of the L3 packet in the frame; bytes after it are Ethernet padding, which the data
+    /// plane may trim (`rte_pktmbuf_trim`) before transmitting.
+    #[inline]
+    pub fn frame_end(&self) -> usize {
+        usize::from(self.l3_offset) + usize::from(self.total_len)
+    }
+
+    /// Length of the IP payload (L4 header + data).
+    #[inline]
+    pub fn l4_len(&self) -> usize {
+        usize::from(self.total_len).saturating_sub(usize::from(self.ip_header_len))
+    }
+
+    /// Whether the frame is IPv4 (any protocol).
+    #[inline]
+    pub fn is_ipv4(&self) -> bool {
+        matches!(
+            self.kind,
+            PacketKind::Tcp | PacketKind::Udp | PacketKind::Icmp | PacketKind::OtherIp
+        )
+    }
+}
+
+/// Parses `frame` in one pass (see the module docs for what is checked).
+#[inline]
+pub fn parse_frame(frame: &[u8]) -> Result<PacketMeta, DropReason> {
+    let eth = ethernet::Frame::new_checked(frame)?;
+    let mut meta = PacketMeta::l2_only(eth.header_len(), eth.vlan_tci(), eth.ethertype());
+    match meta.ethertype {
+        ethertype::IPV4 => parse_ipv4(eth.payload(), &mut meta)?,
+        ethertype::ARP => parse_arp(eth.payload(), &mut meta)?,
+        _ => {}
+    }
+    Ok(meta)
+}
+
+#[inline]
+fn parse_ipv4(l3: &[u8], meta: &mut PacketMeta) -> Result<(), DropReason> {
+    let ip = ipv4::Packet::new_checked(l3)?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadIpChecksum);
+    }
+    if ip.frag_offset() != 0 {
+        return Err(DropReason::Fragment);
+    }
+    let header_len = ip.header_len();
+    meta.kind = PacketKind::OtherIp;
+    meta.l4_offset = meta.l3_offset + header_len as u16;
+    meta.ip_header_len = header_len as u8;
+    meta.total_len = ip.total_len();
+    meta.proto = ip.protocol();
+    meta.src = IpAddr::V4(ip.src_addr());
+    meta.dst = IpAddr::V4(ip.dst_addr());
+    meta.is_fragment = ip.more_frags();
+    meta.first_fragment = ip.more_frags();
+    meta.dont_fragment = ip.dont_frag();
+    meta.ttl = ip.ttl();
+    meta.tos = ip.tos();
+    let l4 = ip.payload();
+    match meta.proto {
+        proto::TCP => {
+            let tcp = tcp::Packet::new_checked(l4)?;
+            meta.kind = PacketKind::Tcp;
+            meta.src_port = tcp.src_port();
+            meta.dst_port = tcp.dst_port();
+            meta.tcp_flags = tcp.flags();
+        }
+        proto::UDP => {
+            let udp = udp::Packet::new_checked(l4)?;
+            meta.kind = PacketKind::Udp;
+            meta.src_port = udp.src_port();
+            meta.dst_port = udp.dst_port();
+        }
+        proto::ICMP => {
+            let icmp = icmp::Packet::new_checked(l4)?;
+            meta.kind = PacketKind::Icmp;
+            meta.icmp_type = icmp.msg_type();
+            meta.icmp_code = icmp.code();
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn parse_arp(l3: &[u8], meta: &mut PacketMeta) -> Result<(), DropReason> {
+    let arp = arp::Packet::new_checked(l3)?;
+    meta.kind = PacketKind::Arp;
+    meta.ip_header_len = arp::PACKET_LEN as u8;
+    meta.total_len = arp::PACKET_LEN as u16;
+    meta.l4_offset = meta.l3_offset + arp::PACKET_LEN as u16;
+    meta.arp_op = arp.operation();
+    meta.src = IpAddr::V4(arp.sender_ip());
+    meta.dst = IpAddr::V4(arp.target_ip());
+    Ok(())
+}
+
+/// The IPv4 packet of `frame` at `meta.l3_offset`, re-checked so that transforms stay
+/// panic-free even when handed a `meta` that does not belong to `frame`.
+#[inline]
+pub(crate) fn ipv4_mut<'a>(
+    frame: &'a mut [u8],
+    meta: &PacketMeta,
+) -> Result<ipv4::Packet<&'a mut [u8]>, DropReason> {
+    let l3 = frame
+        .get_mut(usize::from(meta.l3_offset)..)
+        .ok_or(DropReason::TruncatedL3)?;
+    ipv4::Packet::new_checked(l3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::checksum;
+
+    /// Ethernet + IPv4 (20) + UDP (8) + 4 bytes data + 6 bytes padding.
+    fn udp_frame() -> Vec<u8> {
+        let mut f = vec![
+            2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00, // ethernet
+            0x45, 0x00, 0x00, 0x20, 0x00, 0x01, 0x40, 0x00, 0x40, 0x11, 0, 0, 203, 0, 113, 5, 192,
+            0, 2, 1, // ipv4
+            0x9c, 0x40, 0x00, 0x35, 0x00, 0x0c, 0x00, 0x00, // udp
+            1, 2, 3, 4, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee,
+        ];
+        let check = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&check.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn meta_is_small() {
+        assert!(std::mem::size_of::<PacketMeta>() <= 64);
+    }
+
+    #[test]
+    fn udp_fields() {
+        let f = udp_frame();
+        let m = parse_frame(&f).expect("valid");
+        assert_eq!(m.kind, PacketKind::Udp);
+        assert_eq!((m.l2_len, m.l3_offset, m.l4_offset), (14, 14, 34));
+        assert_eq!((m.ip_header_len, m.total_len, m.proto), (20, 32, 17));
+        assert_eq!(m.src, IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)));
+        assert_eq!(m.dst, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!((m.src_port, m.dst_port), (40000, 53));
+        assert!(m.dont_fragment && !m.is_fragment && !m.first_fragment);
+        assert_eq!((m.ttl, m.tos, m.vlan_tci), (64, 0, None));
+        assert_eq!(m.frame_end(), 46);
+        assert_eq!(m.l4_len(), 12);
+        assert!(m.is_ipv4());
+    }
+
+    #[test]
+    fn first_fragment_parses_and_later_fragments_do_not() {
+        let mut f = udp_frame();
+        f[20] = 0x20; // MF, offset 0
+        f[24..26].copy_from_slice(&[0, 0]);
+        let check = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&check.to_be_bytes());
+        let m = parse_frame(&f).expect("first fragment");
+        assert!(m.is_fragment && m.first_fragment && !m.dont_fragment);
+        f[21] = 0x01; // offset 8
+        f[24..26].copy_from_slice(&[0, 0]);
+        let check = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&check.to_be_bytes());
+        assert_eq!(parse_frame(&f), Err(DropReason::Fragment));
+    }
+
+    #[test]
+    fn bad_checksum_and_other_ethertype() {
+        let mut f = udp_frame();
+        f[25] ^= 1;
+        assert_eq!(parse_frame(&f), Err(DropReason::BadIpChecksum));
+        f[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+        let m = parse_frame(&f).expect("l2 is fine");
+        assert_eq!(m.kind, PacketKind::OtherEthertype);
+        assert_eq!(m.ethertype, ethertype::IPV6);
+        assert!(!m.is_ipv4());
+    }
+}

@@ -57,6 +57,7 @@ struct Tracked {
 #[derive(Debug, Default)]
 pub struct StatsTracker {
     entries: HashMap<StatsKey, Tracked>,
+    ticks: u64,
 }
 
 impl StatsTracker {
@@ -105,6 +106,12 @@ impl StatsTracker {
             let now = t.stats.sum();
             t.estimator.update(&now);
         }
+        self.ticks += 1;
+    }
+
+    /// Number of [`StatsTracker::tick`] calls so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
     }
 
     /// `ipvsadm -Z` without a service: every block (services, real servers, totals).

@@ -161,7 +161,12 @@ fn tx_leftovers_stay_in_the_burst_in_order() {
     let pool = pool("p_left", 128);
     let rx_ring = ring("r_left_rx", 8);
     let tx_ring = ring("r_left_tx", 4);
-    let mut port = Port::from_rings("left", &[rx_ring.clone()], &[tx_ring.clone()]).expect("port");
+    let mut port = Port::from_rings(
+        "left",
+        std::slice::from_ref(&rx_ring),
+        std::slice::from_ref(&tx_ring),
+    )
+    .expect("port");
     let (_rx, mut tx) = bring_up(&mut port, 1, &pool);
     let frames: Vec<Vec<u8>> = (0..6).map(|i| frame(i, 30)).collect();
     let mut out = burst_of(&pool, &frames);

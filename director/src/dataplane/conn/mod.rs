@@ -1,1 +1,29 @@
-//! Connection tracking (see docs/ARCHITECTURE.md).
+//! Connection tracking (see docs/ARCHITECTURE.md): one [`ConnTable`] per worker.
+//!
+//! - [`key`]: the address type ([`ConnAddr`]: IPv4 now, IPv6 later) and [`FlowKey`].
+//! - [`tcp_state`]: the IPVS TCP state machine, [`Direction`], [`Timeouts`].
+//! - [`timer`]: the hashed timer wheel threaded through the table's entries.
+//! - [`table`]: [`ConnTable`] (slab + hashbrown indexes + wheel) and [`Conn`].
+//! - [`persist`]: persistence templates.
+//!
+//! Per packet the worker does: `lookup_in` / `lookup_reply` (or `lookup_burst` for a burst),
+//! for a TCP SYN `reuse_on_syn`, then `on_packet`, applying the returned [`LoadChange`] to the
+//! destination's counters. A few times a second it calls `advance(now, max, ..)` and unbinds
+//! each expired entry per its [`LoadClass`]. Nothing locks and nothing allocates after
+//! construction.
+//!
+//! Times are whole seconds from any monotonic origin the worker chooses (`u32`).
+
+pub mod key;
+pub mod persist;
+pub mod table;
+pub mod tcp_state;
+pub mod timer;
+
+pub use key::{ConnAddr, FlowKey};
+pub use persist::{NewTemplate, TemplateKey};
+pub use table::{
+    AdvanceStats, Conn, ConnIdx, ConnState, ConnTable, InsertError, LoadChange, LoadClass, NewConn,
+    StateChange,
+};
+pub use tcp_state::{tcp_flags, Direction, StateTable, TcpState, Timeouts};

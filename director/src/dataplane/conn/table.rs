@@ -1,0 +1,899 @@
+//! The per-worker connection table: a preallocated slab of [`Conn`] entries indexed by `u32`,
+//! two hashbrown indexes (inbound key, NAT reply key) mapping keys to slab indices, and a
+//! timer wheel threaded through the entries.
+//!
+//! Nothing here allocates after [`ConnTable::with_capacity`]: the slab is filled with vacant
+//! entries up front and the indexes are sized so that hashbrown never needs to grow (at most
+//! half of their usable buckets are ever occupied, so tombstone clean-up rehashes in place).
+
+use std::net::Ipv4Addr;
+
+use hashbrown::HashTable;
+
+use super::key::{random_seed, ConnAddr, FlowKey};
+use super::tcp_state::{next_state, tcp_flags, Direction, StateTable, TcpState, Timeouts};
+use super::timer::{TimerLinks, TimerNode, TimerWheel, NIL};
+use crate::model::{ForwardMethod, Protocol};
+
+/// Seconds in one turn of the timer wheel; longer timeouts come around again.
+const WHEEL_SLOTS: usize = 4096;
+/// Lookups of a burst are staged in chunks of this many keys.
+const BURST_CHUNK: usize = 32;
+
+/// Entry flag bits.
+pub(super) mod flag {
+    /// The slab entry holds a connection or template.
+    pub const LIVE: u8 = 1 << 0;
+    /// A persistence template (IP_VS_CONN_F_TEMPLATE).
+    pub const TEMPLATE: u8 = 1 << 1;
+    /// Counted as an inactive connection (IP_VS_CONN_F_INACTIVE).
+    pub const INACTIVE: u8 = 1 << 2;
+    /// No server-to-client packet seen yet / none expected: DR and TUN (IP_VS_CONN_F_NOOUTPUT).
+    pub const NO_OUTPUT: u8 = 1 << 3;
+    /// Reachable through the reply index (NAT).
+    pub const REPLY_KEY: u8 = 1 << 4;
+    /// An invalidated template: no longer in the inbound index, freed when its timer runs out.
+    pub const UNHASHED: u8 = 1 << 5;
+}
+
+/// Index of an entry in a [`ConnTable`]. Valid until the entry is removed or expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnIdx(pub(crate) u32);
+
+impl ConnIdx {
+    /// The slab index.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// What a connection counts as on its destination (`sched::DestLoad`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadClass {
+    /// ActiveConn.
+    Active,
+    /// InActConn.
+    Inactive,
+    /// PersistConn (a persistence template).
+    Persistent,
+}
+
+/// Whether a state change moved the connection across the active/inactive line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadChange {
+    /// No change of class.
+    None,
+    /// Was inactive, now active: the caller moves one count from InActConn to ActiveConn.
+    Activated,
+    /// Was active, now inactive: the caller moves one count from ActiveConn to InActConn.
+    Deactivated,
+}
+
+/// Protocol state of a connection as listings show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// A TCP connection (or TCP template, always NONE).
+    Tcp(TcpState),
+    /// A UDP connection or template (state "UDP").
+    Udp,
+    /// A firewall-mark template (protocol 0, state NONE).
+    Ip,
+}
+
+impl ConnState {
+    /// Name as `ipvsadm -L -c` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::Tcp(s) => s.name(),
+            ConnState::Udp => "UDP",
+            ConnState::Ip => "NONE",
+        }
+    }
+}
+
+/// Result of [`ConnTable::on_packet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    /// State before the packet.
+    pub old: ConnState,
+    /// State after the packet.
+    pub new: ConnState,
+    /// Active/inactive crossing the caller must apply to the destination's counters.
+    pub load: LoadChange,
+}
+
+/// Why [`ConnTable::insert`] refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertError {
+    /// Every slab entry is in use: the caller counts a drop; existing connections go on.
+    TableFull,
+    /// The inbound key (or, for NAT, the reply key) already belongs to another entry.
+    Exists,
+    /// The template given in [`NewConn::template`] is not a live template.
+    BadTemplate,
+}
+
+impl std::fmt::Display for InsertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InsertError::TableFull => "connection table full",
+            InsertError::Exists => "connection key already in use",
+            InsertError::BadTemplate => "no such persistence template",
+        })
+    }
+}
+
+impl std::error::Error for InsertError {}
+
+/// A connection to create (after scheduling picked the destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewConn<A: ConnAddr> {
+    /// TCP or UDP.
+    pub proto: Protocol,
+    /// Client address (the inbound packet's source).
+    pub caddr: A,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual address (the inbound packet's destination).
+    pub vaddr: A,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real server address.
+    pub daddr: A,
+    /// Real server port.
+    pub dport: u16,
+    /// Forwarding method: Masq entries also get the reply key; Route/Tunnel only the inbound key.
+    pub fwd: ForwardMethod,
+    /// Destination id from the control plane's snapshot.
+    pub dest_id: u32,
+    /// Service id from the control plane's snapshot.
+    pub service_id: u32,
+    /// The persistence template that chose the destination, if any (it then controls this
+    /// connection and is kept alive while the connection lives).
+    pub template: Option<ConnIdx>,
+}
+
+/// One connection or persistence template (IPVS's `struct ip_vs_conn`): 56 bytes for IPv4.
+///
+/// For a template the "client" is the masked client network with port 0 and the "virtual"
+/// side is the service (or the fwmark as an address, with protocol 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn<A: ConnAddr> {
+    pub(super) caddr: A,
+    pub(super) vaddr: A,
+    pub(super) daddr: A,
+    pub(super) cport: u16,
+    pub(super) vport: u16,
+    pub(super) dport: u16,
+    pub(super) proto: u8,
+    pub(super) state: u8,
+    pub(super) flags: u8,
+    pub(super) fwd: u8,
+    pub(super) dest_id: u32,
+    pub(super) service_id: u32,
+    /// Absolute second the entry expires at (the timer may be armed earlier; never later).
+    pub(super) expires: u32,
+    /// Controlling template's slab index, or NIL.
+    pub(super) tmpl: u32,
+    /// Templates: number of connections this template controls.
+    pub(super) n_control: u32,
+    pub(super) timer: TimerNode,
+}
+
+impl<A: ConnAddr> TimerLinks for Conn<A> {
+    fn timer(&self) -> &TimerNode {
+        &self.timer
+    }
+    fn timer_mut(&mut self) -> &mut TimerNode {
+        &mut self.timer
+    }
+}
+
+pub(super) fn fwd_to_u8(fwd: ForwardMethod) -> u8 {
+    match fwd {
+        ForwardMethod::Route => 0,
+        ForwardMethod::Tunnel => 1,
+        ForwardMethod::Masq => 2,
+    }
+}
+
+impl<A: ConnAddr> Conn<A> {
+    const VACANT: Self = Conn {
+        caddr: A::ZERO,
+        vaddr: A::ZERO,
+        daddr: A::ZERO,
+        cport: 0,
+        vport: 0,
+        dport: 0,
+        proto: 0,
+        state: 0,
+        flags: 0,
+        fwd: 0,
+        dest_id: 0,
+        service_id: 0,
+        expires: 0,
+        tmpl: NIL,
+        n_control: 0,
+        timer: TimerNode::UNLINKED,
+    };
+
+    /// IP protocol number (6, 17; 0 for firewall-mark templates).
+    pub fn proto(&self) -> u8 {
+        self.proto
+    }
+    /// Protocol as `ipvsadm -L -c` prints it: "TCP", "UDP", "IP".
+    pub fn proto_label(&self) -> &'static str {
+        match self.proto {
+            6 => Protocol::Tcp.label(),
+            17 => Protocol::Udp.label(),
+            _ => "IP",
+        }
+    }
+    /// Client address (masked client network for templates).
+    pub fn caddr(&self) -> A {
+        self.caddr
+    }
+    /// Client port (0 for templates).
+    pub fn cport(&self) -> u16 {
+        self.cport
+    }
+    /// Virtual address (the fwmark as an address for fwmark templates).
+    pub fn vaddr(&self) -> A {
+        self.vaddr
+    }
+    /// Virtual port.
+    pub fn vport(&self) -> u16 {
+        self.vport
+    }
+    /// Real server address.
+    pub fn daddr(&self) -> A {
+        self.daddr
+    }
+    /// Real server port.
+    pub fn dport(&self) -> u16 {
+        self.dport
+    }
+    /// Destination id (checked by the worker against its snapshot).
+    pub fn dest_id(&self) -> u32 {
+        self.dest_id
+    }
+    /// Service id.
+    pub fn service_id(&self) -> u32 {
+        self.service_id
+    }
+    /// Forwarding method.
+    pub fn forward(&self) -> ForwardMethod {
+        match self.fwd {
+            1 => ForwardMethod::Tunnel,
+            2 => ForwardMethod::Masq,
+            _ => ForwardMethod::Route,
+        }
+    }
+    /// Whether this is a persistence template.
+    pub fn is_template(&self) -> bool {
+        self.flags & flag::TEMPLATE != 0
+    }
+    /// Whether the entry is reachable by its reply key (NAT).
+    pub fn has_reply_key(&self) -> bool {
+        self.flags & flag::REPLY_KEY != 0
+    }
+    /// Whether the entry sees only client-to-server packets so far (DR/TUN; IPVS's NOOUTPUT).
+    pub fn is_input_only(&self) -> bool {
+        self.flags & flag::NO_OUTPUT != 0
+    }
+    /// What the entry counts as on its destination.
+    pub fn load_class(&self) -> LoadClass {
+        if self.is_template() {
+            LoadClass::Persistent
+        } else if self.flags & flag::INACTIVE != 0 {
+            LoadClass::Inactive
+        } else {
+            LoadClass::Active
+        }
+    }
+    /// Protocol state.
+    pub fn state(&self) -> ConnState {
+        match self.proto {
+            6 => ConnState::Tcp(TcpState::from_u8(self.state)),
+            17 => ConnState::Udp,
+            _ => ConnState::Ip,
+        }
+    }
+    /// State name as `ipvsadm -L -c` prints it.
+    pub fn state_name(&self) -> &'static str {
+        self.state().name()
+    }
+    /// Absolute second the entry expires at.
+    pub fn expires(&self) -> u32 {
+        self.expires
+    }
+    /// Seconds left at `now` (0 once due).
+    pub fn expires_in(&self, now: u32) -> u32 {
+        self.expires.saturating_sub(now)
+    }
+    /// The controlling persistence template.
+    pub fn template(&self) -> Option<ConnIdx> {
+        (self.tmpl != NIL).then_some(ConnIdx(self.tmpl))
+    }
+    /// Templates: how many connections it controls.
+    pub fn controlled(&self) -> u32 {
+        self.n_control
+    }
+
+    fn is_live(&self) -> bool {
+        self.flags & flag::LIVE != 0
+    }
+
+    /// The inbound key (for templates: the template key).
+    pub fn inbound_key(&self) -> FlowKey<A> {
+        FlowKey::new(self.proto, self.caddr, self.cport, self.vaddr, self.vport)
+    }
+
+    /// The reply key `(proto, real server, client)`, meaningful when [`Conn::has_reply_key`].
+    pub fn reply_key(&self) -> FlowKey<A> {
+        FlowKey::new(self.proto, self.daddr, self.dport, self.caddr, self.cport)
+    }
+
+    #[inline(always)]
+    fn matches_inbound(&self, k: &FlowKey<A>, template: bool) -> bool {
+        self.caddr == k.saddr
+            && self.vaddr == k.daddr
+            && self.cport == k.sport
+            && self.vport == k.dport
+            && self.proto == k.proto
+            && self.is_template() == template
+    }
+
+    #[inline(always)]
+    fn matches_reply(&self, k: &FlowKey<A>) -> bool {
+        self.daddr == k.saddr
+            && self.caddr == k.daddr
+            && self.dport == k.sport
+            && self.cport == k.dport
+            && self.proto == k.proto
+    }
+}
+
+/// Outcome of one [`ConnTable::advance`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AdvanceStats {
+    /// Entries removed (each was passed to the callback).
+    pub expired: usize,
+    /// Entries whose timer fired before their real expiry (or templates still controlling
+    /// connections) and were armed again.
+    pub rearmed: usize,
+    /// True when the per-call limit stopped the call with due entries left.
+    pub more: bool,
+}
+
+/// A worker's connection table. See the module docs.
+pub struct ConnTable<A: ConnAddr = Ipv4Addr> {
+    pub(super) slab: Vec<Conn<A>>,
+    free_head: u32,
+    len: u32,
+    pub(super) inbound: HashTable<u32>,
+    reply: HashTable<u32>,
+    pub(super) wheel: TimerWheel,
+    timeouts: Timeouts,
+    pub(super) seed: [u64; 4],
+}
+
+impl<A: ConnAddr> std::fmt::Debug for ConnTable<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnTable")
+            .field("len", &self.len)
+            .field("capacity", &self.slab.len())
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: ConnAddr> ConnTable<A> {
+    /// A table for at most `capacity` entries (connections and templates together), all
+    /// memory allocated now.
+    ///
+    /// # Panics
+    /// If `capacity` does not fit in `u32` (minus one); this is configuration, not input.
+    pub fn with_capacity(capacity: usize, timeouts: Timeouts) -> Self {
+        assert!(
+            capacity < NIL as usize,
+            "connection table capacity {capacity} too large"
+        );
+        let mut slab = vec![Conn::VACANT; capacity];
+        // Free list threaded through the timer links, lowest index first.
+        for (i, c) in slab.iter_mut().enumerate() {
+            let next = if i + 1 < capacity {
+                (i + 1) as u32
+            } else {
+                NIL
+            };
+            c.timer.set_next(next);
+        }
+        ConnTable {
+            slab,
+            free_head: if capacity > 0 { 0 } else { NIL },
+            len: 0,
+            // Twice the need: hashbrown then never grows, only rehashes in place.
+            inbound: HashTable::with_capacity(capacity.saturating_mul(2)),
+            reply: HashTable::with_capacity(capacity.saturating_mul(2)),
+            wheel: TimerWheel::new(WHEEL_SLOTS),
+            timeouts,
+            seed: random_seed(),
+        }
+    }
+
+    /// Number of live entries (connections and templates).
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the table holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum number of entries.
+    pub fn capacity(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// Replaces the timeouts (`ipvsadm --set`); applies from each entry's next packet on.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+    }
+
+    /// Bytes allocated by the table (slab, both indexes, the wheel).
+    pub fn memory_bytes(&self) -> usize {
+        self.slab.capacity() * std::mem::size_of::<Conn<A>>()
+            + self.inbound.allocation_size()
+            + self.reply.allocation_size()
+            + self.wheel.memory_bytes()
+    }
+
+    /// The live entry at `idx`.
+    #[inline]
+    pub fn get(&self, idx: ConnIdx) -> Option<&Conn<A>> {
+        self.slab.get(idx.0 as usize).filter(|c| c.is_live())
+    }
+
+    /// Every live entry (slow path: `ipvsadm -L -c`, consistency checks).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnIdx, &Conn<A>)> + '_ {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_live())
+            .map(|(i, c)| (ConnIdx(i as u32), c))
+    }
+
+    /// The connection an inbound packet with key `key` (client -> virtual service) belongs to.
+    #[inline]
+    pub fn lookup_in(&self, key: &FlowKey<A>) -> Option<ConnIdx> {
+        self.find_inbound(key, false)
+    }
+
+    /// The NAT connection a reply packet with key `key` (real server -> client) belongs to.
+    #[inline]
+    pub fn lookup_reply(&self, key: &FlowKey<A>) -> Option<ConnIdx> {
+        let h = key.hash(false, &self.seed);
+        let slab = &self.slab;
+        self.reply
+            .find(h, |&i| slab[i as usize].matches_reply(key))
+            .map(|&i| ConnIdx(i))
+    }
+
+    /// Looks up a burst: `out[i]` = the entry for `keys[i]` ([`Direction::Input`]: inbound
+    /// key, [`Direction::Output`]: reply key). Keys are hashed and their first candidates'
+    /// index buckets and entries loaded for a whole chunk before any is compared, so the
+    /// cache misses of a chunk overlap instead of queueing.
+    ///
+    /// Only `min(keys.len(), out.len())` keys are looked up.
+    pub fn lookup_burst(&self, keys: &[(Direction, FlowKey<A>)], out: &mut [Option<ConnIdx>]) {
+        let slab = &self.slab;
+        for (keys, out) in keys.chunks(BURST_CHUNK).zip(out.chunks_mut(BURST_CHUNK)) {
+            let mut hashes = [0u64; BURST_CHUNK];
+            for (h, (dir, key)) in hashes.iter_mut().zip(keys) {
+                *h = key.hash(false, &self.seed);
+                let index = match dir {
+                    Direction::Input => &self.inbound,
+                    Direction::Output => &self.reply,
+                };
+                // Touch the first candidate's entry: a plain load whose miss the CPU overlaps
+                // with the next keys' (no unsafe prefetch needed outside dpdk/).
+                if let Some(&i) = index.iter_hash(*h).next() {
+                    if let Some(c) = slab.get(i as usize) {
+                        std::hint::black_box(c.cport);
+                    }
+                }
+            }
+            for ((h, (dir, key)), o) in hashes.iter().zip(keys).zip(out.iter_mut()) {
+                *o = match dir {
+                    Direction::Input => self
+                        .inbound
+                        .find(*h, |&i| slab[i as usize].matches_inbound(key, false)),
+                    Direction::Output => self
+                        .reply
+                        .find(*h, |&i| slab[i as usize].matches_reply(key)),
+                }
+                .map(|&i| ConnIdx(i));
+            }
+        }
+    }
+
+    pub(super) fn find_inbound(&self, key: &FlowKey<A>, template: bool) -> Option<ConnIdx> {
+        let h = key.hash(template, &self.seed);
+        let slab = &self.slab;
+        self.inbound
+            .find(h, |&i| slab[i as usize].matches_inbound(key, template))
+            .map(|&i| ConnIdx(i))
+    }
+
+    /// Creates a connection in state NONE (TCP) / UDP, counted as inactive, expiring after
+    /// the NONE / UDP timeout. The caller binds it on its destination (InActConn + 1) and then
+    /// feeds the packet that created it to [`ConnTable::on_packet`], as IPVS does.
+    pub fn insert(&mut self, new: NewConn<A>, now: u32) -> Result<ConnIdx, InsertError> {
+        let nat = new.fwd == ForwardMethod::Masq;
+        let mut flags = flag::LIVE | flag::INACTIVE;
+        flags |= if nat {
+            flag::REPLY_KEY
+        } else {
+            flag::NO_OUTPUT
+        };
+        let tmpl = match new.template {
+            None => NIL,
+            Some(t) => match self.get(t) {
+                Some(c) if c.is_template() => t.0,
+                _ => return Err(InsertError::BadTemplate),
+            },
+        };
+        let timeout = match new.proto {
+            Protocol::Tcp => self.timeouts.tcp(TcpState::None),
+            Protocol::Udp => self.timeouts.udp(),
+        };
+        let conn = Conn {
+            caddr: new.caddr,
+            vaddr: new.vaddr,
+            daddr: new.daddr,
+            cport: new.cport,
+            vport: new.vport,
+            dport: new.dport,
+            proto: new.proto.number(),
+            state: TcpState::None as u8,
+            flags,
+            fwd: fwd_to_u8(new.fwd),
+            dest_id: new.dest_id,
+            service_id: new.service_id,
+            expires: now.saturating_add(timeout),
+            tmpl,
+            n_control: 0,
+            timer: TimerNode::UNLINKED,
+        };
+        let idx = self.insert_entry(conn)?;
+        if tmpl != NIL {
+            self.slab[tmpl as usize].n_control += 1;
+        }
+        Ok(idx)
+    }
+
+    /// Hashes, links and arms a fully built entry.
+    pub(super) fn insert_entry(&mut self, conn: Conn<A>) -> Result<ConnIdx, InsertError> {
+        if self.free_head == NIL {
+            return Err(InsertError::TableFull);
+        }
+        let template = conn.is_template();
+        let in_key = conn.inbound_key();
+        let in_hash = in_key.hash(template, &self.seed);
+        if self.find_inbound(&in_key, template).is_some() {
+            return Err(InsertError::Exists);
+        }
+        let reply_hash = if conn.has_reply_key() {
+            let key = conn.reply_key();
+            if self.lookup_reply(&key).is_some() {
+                return Err(InsertError::Exists);
+            }
+            Some(key.hash(false, &self.seed))
+        } else {
+            None
+        };
+
+        let idx = self.free_head;
+        self.free_head = self.slab[idx as usize].timer.next();
+        self.slab[idx as usize] = conn;
+        self.len += 1;
+
+        let Self {
+            slab,
+            inbound,
+            reply,
+            seed,
+            ..
+        } = self;
+        inbound.insert_unique(in_hash, idx, |&i| {
+            let c = &slab[i as usize];
+            c.inbound_key().hash(c.is_template(), seed)
+        });
+        if let Some(h) = reply_hash {
+            reply.insert_unique(h, idx, |&i| slab[i as usize].reply_key().hash(false, seed));
+        }
+        self.wheel.arm(&mut self.slab, idx, conn.expires);
+        Ok(ConnIdx(idx))
+    }
+
+    /// Feeds one packet of connection `idx` (TCP flags byte `tcp_flags`, ignored for UDP)
+    /// through the state machine and restarts its timeout. `None` if `idx` is not a live
+    /// connection (templates have no packets).
+    ///
+    /// DR/TUN connections use the INPUT_ONLY table until an [`Direction::Output`] packet is
+    /// seen, as in IPVS.
+    #[inline]
+    pub fn on_packet(
+        &mut self,
+        idx: ConnIdx,
+        dir: Direction,
+        tcp_flags: u8,
+        now: u32,
+    ) -> Option<StateChange> {
+        let c = self.slab.get_mut(idx.0 as usize)?;
+        if !c.is_live() || c.is_template() {
+            return None;
+        }
+        let old = c.state();
+        let mut load = LoadChange::None;
+        let timeout = if c.proto == Protocol::Tcp.number() {
+            let table = if c.flags & flag::NO_OUTPUT != 0 {
+                if dir == Direction::Output {
+                    c.flags &= !flag::NO_OUTPUT;
+                    StateTable::Output
+                } else {
+                    StateTable::InputOnly
+                }
+            } else {
+                match dir {
+                    Direction::Input => StateTable::Input,
+                    Direction::Output => StateTable::Output,
+                }
+            };
+            let from = TcpState::from_u8(c.state);
+            let to = next_state(table, tcp_flags, from);
+            if to != from {
+                let inactive = c.flags & flag::INACTIVE != 0;
+                if inactive && to.is_active() {
+                    c.flags &= !flag::INACTIVE;
+                    load = LoadChange::Activated;
+                } else if !inactive && !to.is_active() {
+                    c.flags |= flag::INACTIVE;
+                    load = LoadChange::Deactivated;
+                }
+                c.state = to as u8;
+            }
+            self.timeouts.tcp(to)
+        } else {
+            self.timeouts.udp()
+        };
+        let expires = now.saturating_add(timeout);
+        c.expires = expires;
+        let new = c.state();
+        // Lazy timer: a later expiry is picked up when the armed slot fires; only an
+        // earlier one (e.g. ESTABLISHED -> CLOSE) needs moving now.
+        if expires < c.timer.armed() {
+            self.wheel.rearm(&mut self.slab, idx.0, expires);
+        }
+        Some(StateChange { old, new, load })
+    }
+
+    /// IPVS `conn_reuse_mode` 1: a SYN for a TCP connection in TIME_WAIT or CLOSE that no
+    /// template controls starts a new connection. Then the old entry is removed and returned
+    /// (the caller unbinds it and schedules anew); otherwise nothing happens and `None` comes
+    /// back (the packet belongs to the existing connection).
+    pub fn reuse_on_syn(&mut self, idx: ConnIdx, tcp_flags: u8) -> Option<Conn<A>> {
+        let c = self.get(idx)?;
+        let reusable = c.proto == Protocol::Tcp.number()
+            && !c.is_template()
+            && c.tmpl == NIL
+            && tcp_flags & tcp_flags::SYN != 0
+            && matches!(
+                TcpState::from_u8(c.state),
+                TcpState::TimeWait | TcpState::Close
+            );
+        if reusable {
+            self.remove(idx)
+        } else {
+            None
+        }
+    }
+
+    /// Removes entry `idx` now and returns it (the caller unbinds it per
+    /// [`Conn::load_class`]). A template that still controls connections is only unhashed
+    /// (new connections no longer find it) and is freed by its timer once they are gone;
+    /// then, and for a stale `idx`, `None` comes back.
+    pub fn remove(&mut self, idx: ConnIdx) -> Option<Conn<A>> {
+        let c = self.get(idx)?;
+        if c.is_template() && c.n_control > 0 {
+            self.unhash_template(idx);
+            return None;
+        }
+        self.wheel.disarm(&mut self.slab, idx.0);
+        Some(self.free_entry(idx.0))
+    }
+
+    /// Takes an invalidated template out of the inbound index (it lingers until its timer).
+    pub(super) fn unhash_template(&mut self, idx: ConnIdx) {
+        let c = self.slab[idx.0 as usize];
+        if c.flags & flag::UNHASHED != 0 {
+            return;
+        }
+        let h = c.inbound_key().hash(true, &self.seed);
+        if let Ok(e) = self.inbound.find_entry(h, |&i| i == idx.0) {
+            e.remove();
+        }
+        self.slab[idx.0 as usize].flags |= flag::UNHASHED;
+    }
+
+    /// Unhashes and frees an entry whose timer is already unlinked; returns its last contents.
+    fn free_entry(&mut self, i: u32) -> Conn<A> {
+        let c = self.slab[i as usize];
+        if c.flags & flag::UNHASHED == 0 {
+            let h = c.inbound_key().hash(c.is_template(), &self.seed);
+            if let Ok(e) = self.inbound.find_entry(h, |&j| j == i) {
+                e.remove();
+            }
+        }
+        if c.has_reply_key() {
+            let h = c.reply_key().hash(false, &self.seed);
+            if let Ok(e) = self.reply.find_entry(h, |&j| j == i) {
+                e.remove();
+            }
+        }
+        if c.tmpl != NIL {
+            let t = &mut self.slab[c.tmpl as usize];
+            t.n_control = t.n_control.saturating_sub(1);
+        }
+        let slot = &mut self.slab[i as usize];
+        *slot = Conn::VACANT;
+        slot.timer.set_next(self.free_head);
+        self.free_head = i;
+        self.len -= 1;
+        c
+    }
+
+    /// Expires what is due at `now`: handles at most `max` entries whose timer fired
+    /// (removing the expired ones, each passed to `on_expired` so the caller unbinds it,
+    /// and re-arming those whose expiry moved on or that are templates still controlling
+    /// connections, for 60 s). The rest waits for the next call; no full-table scan.
+    pub fn advance(
+        &mut self,
+        now: u32,
+        max: usize,
+        mut on_expired: impl FnMut(&Conn<A>),
+    ) -> AdvanceStats {
+        let mut stats = AdvanceStats::default();
+        let mut handled = 0;
+        while handled < max {
+            let Some(i) = self.wheel.pop_due(&mut self.slab, now) else {
+                return stats;
+            };
+            handled += 1;
+            let c = &mut self.slab[i as usize];
+            if c.expires > now {
+                let at = c.expires;
+                self.wheel.arm(&mut self.slab, i, at);
+                stats.rearmed += 1;
+            } else if c.is_template() && c.n_control > 0 {
+                c.expires = now.saturating_add(Timeouts::TEMPLATE_REARM);
+                let at = c.expires;
+                self.wheel.arm(&mut self.slab, i, at);
+                stats.rearmed += 1;
+            } else {
+                let gone = self.free_entry(i);
+                on_expired(&gone);
+                stats.expired += 1;
+            }
+        }
+        stats.more = self.wheel.has_due(now);
+        stats
+    }
+
+    /// Checks every internal invariant (slow; for tests and debugging): counts, free list,
+    /// both indexes, timer links, template control counts.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let live = self.slab.iter().filter(|c| c.is_live()).count();
+        if live != self.len as usize {
+            return Err(format!("len {} but {live} live entries", self.len));
+        }
+        let mut free = 0usize;
+        let mut i = self.free_head;
+        while i != NIL {
+            let c = self.slab.get(i as usize).ok_or("free list out of range")?;
+            if c.is_live() {
+                return Err(format!("live entry {i} on the free list"));
+            }
+            free += 1;
+            if free > self.slab.len() {
+                return Err("free list loops".into());
+            }
+            i = c.timer.next();
+        }
+        if free + live != self.slab.len() {
+            return Err(format!(
+                "{free} free + {live} live != capacity {}",
+                self.slab.len()
+            ));
+        }
+        let hashed = self
+            .slab
+            .iter()
+            .filter(|c| c.is_live() && c.flags & flag::UNHASHED == 0)
+            .count();
+        if self.inbound.len() != hashed {
+            return Err(format!(
+                "inbound index has {} keys, {hashed} hashed entries",
+                self.inbound.len()
+            ));
+        }
+        let replies = self
+            .slab
+            .iter()
+            .filter(|c| c.is_live() && c.has_reply_key())
+            .count();
+        if self.reply.len() != replies {
+            return Err(format!(
+                "reply index has {} keys, {replies} NAT entries",
+                self.reply.len()
+            ));
+        }
+        let mut controls = vec![0u32; self.slab.len()];
+        for (idx, c) in self.iter() {
+            if c.flags & flag::UNHASHED == 0
+                && self.find_inbound(&c.inbound_key(), c.is_template()) != Some(idx)
+            {
+                return Err(format!("inbound key of {idx:?} does not resolve to it"));
+            }
+            if c.has_reply_key() && self.lookup_reply(&c.reply_key()) != Some(idx) {
+                return Err(format!("reply key of {idx:?} does not resolve to it"));
+            }
+            if c.tmpl != NIL {
+                let t = self
+                    .slab
+                    .get(c.tmpl as usize)
+                    .ok_or("template out of range")?;
+                if !t.is_live() || !t.is_template() {
+                    return Err(format!("{idx:?} controlled by a non-template"));
+                }
+                controls[c.tmpl as usize] += 1;
+            }
+        }
+        for (idx, c) in self.iter() {
+            if c.is_template() && c.n_control != controls[idx.0 as usize] {
+                return Err(format!(
+                    "{idx:?} controls {} but says {}",
+                    controls[idx.0 as usize], c.n_control
+                ));
+            }
+        }
+        let mut linked = vec![false; self.slab.len()];
+        let mut bad = None;
+        self.wheel.for_each_linked(&self.slab, |i, slot| {
+            let c = &self.slab[i as usize];
+            if !c.is_live() || linked[i as usize] {
+                bad = Some(format!("entry {i} linked twice or while free"));
+            }
+            if let Some(s) = slot {
+                if self.wheel.slot_of(c.timer.armed()) != s {
+                    bad = Some(format!("entry {i} in the wrong slot"));
+                }
+            }
+            linked[i as usize] = true;
+        });
+        if let Some(b) = bad {
+            return Err(b);
+        }
+        if let Some((idx, _)) = self.iter().find(|(idx, _)| !linked[idx.0 as usize]) {
+            return Err(format!("{idx:?} has no timer"));
+        }
+        Ok(())
+    }
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use director::wire::ethernet::L2;
 use director::wire::{
-    arp_build, dr, icmp_build, icmp_nat, nat, parse_frame, tun, DropReason, MacAddr,
+    arp_build, dr, icmp_build, icmp_nat, nat, parse_frame, tun, DropReason, MacAddr, PacketMeta,
 };
 
 /// One golden case: an operation, its parameters, the input frame and scapy's expected output.
@@ -110,9 +110,14 @@ impl Case {
         }
     }
 
+    /// Whether the operation transforms or quotes an input frame (ARP request and gratuitous
+    /// ARP are built from parameters alone).
+    pub fn has_input(&self) -> bool {
+        !matches!(self.op.as_str(), "arp_request" | "garp")
+    }
+
     /// Applies the case's operation to `input` (a copy; `input` may be any bytes).
     pub fn run_on(&self, input: &[u8]) -> Result<Vec<u8>, DropReason> {
-        let mut frame = input.to_vec();
         match self.op.as_str() {
             "arp_request" => {
                 let mut out = [0u8; 64];
@@ -138,6 +143,15 @@ impl Case {
             _ => {}
         }
         let meta = parse_frame(input)?;
+        self.apply(input, &meta)
+    }
+
+    /// Applies the case's operation to `input` with a given `meta` (which may describe
+    /// another frame: the transforms must then fail cleanly, never panic).
+    pub fn apply(&self, input: &[u8], meta: &PacketMeta) -> Result<Vec<u8>, DropReason> {
+        assert!(self.has_input(), "{}: no input frame", self.name);
+        let meta = *meta;
+        let mut frame = input.to_vec();
         match self.op.as_str() {
             "dnat" => nat::dnat(&mut frame, &meta, self.addr("addr"), self.num("port"))?,
             "snat" => nat::snat(&mut frame, &meta, self.addr("addr"), self.num("port"))?,
@@ -156,7 +170,7 @@ impl Case {
                     dst: self.mac("l2_dst"),
                     vlan_tci: self.vlan("vlan"),
                 };
-                let offending = &input[usize::from(meta.l3_offset)..];
+                let offending = input.get(usize::from(meta.l3_offset)..).unwrap_or(&[]);
                 let mut out = [0u8; icmp_build::MAX_ERROR_FRAME_LEN];
                 let code = self.num("code") as u8;
                 let n = if self.op == "time_exceeded" {

@@ -56,7 +56,7 @@ fn dh_quiesced_or_overloaded_bucket_gives_nothing() {
     };
     // find one daddr per destination
     let a = (0..).find(|&d| hash_32(d, 8) % 2 == 1).unwrap(); // index 1 = A
-    let b = (0..).find(|&d| hash_32(d, 8) % 2 == 0).unwrap();
+    let b = (0..).find(|&d| hash_32(d, 8).is_multiple_of(2)).unwrap();
     s.edit(1, 0);
     let sch = s.build("dh", None);
     assert_eq!(sch.schedule(&f(a)), None);

@@ -63,7 +63,7 @@ fn wrr_reference_example_4_3_2() {
     }
     let seq = letters(&s.picks(&*sch, 3 + 9 * 3));
     assert_eq!(&seq[..3], "CBA");
-    for period in seq[3..].as_bytes().chunks(9) {
+    for period in seq.as_bytes()[3..].chunks(9) {
         assert_eq!(std::str::from_utf8(period).unwrap(), "ABACBACBA");
     }
 }

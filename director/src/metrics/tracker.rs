@@ -66,16 +66,24 @@ impl StatsTracker {
         Self::default()
     }
 
-    /// Starts tracking `stats` under `key` (replacing any previous block for `key`).
+    /// Starts tracking `stats` under `key`.
     ///
-    /// The zero point and the estimator start at the block's current totals, so a block that
-    /// already counted traffic shows 0 in ipvsadm until new traffic arrives.
+    /// Registering the block already tracked under `key` again (same `Arc`) changes nothing,
+    /// so the daemon may re-register everything on each reconfiguration. A different block
+    /// replaces the old one. ipvsadm then shows the block's counts since its creation (no
+    /// zero point, like a kernel destination revived from the trash keeps its stats); the
+    /// estimator takes its first delta from the current totals, so old counts make no spike.
     pub fn register(&mut self, key: StatsKey, stats: Arc<DestStats>) {
+        if let Some(t) = self.entries.get(&key) {
+            if Arc::ptr_eq(&t.stats, &stats) {
+                return;
+            }
+        }
         let now = stats.sum();
         let entry = Tracked {
             stats,
             estimator: RateEstimator::new(now),
-            zero: now,
+            zero: StatTotals::default(),
         };
         self.entries.insert(key, entry);
     }
@@ -205,5 +213,39 @@ impl EstimatorThread {
 impl Drop for EstimatorThread {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_keeps_existing_state_and_counts() {
+        let stats = Arc::new(DestStats::new(1));
+        stats.slot(0).conns.add(1000); // counted before registration
+        let mut t = StatsTracker::new();
+        t.register(StatsKey::Total, Arc::clone(&stats));
+        t.tick(); // no delta since registration: no spike
+        assert_eq!(
+            t.view(&StatsKey::Total)
+                .map(|v| (v.counters.conns, v.rates.cps)),
+            Some((1000, 0))
+        );
+
+        stats.slot(0).conns.add(100);
+        t.tick();
+        t.zero_all();
+        stats.slot(0).conns.add(4);
+        // Re-registering the same block keeps the zero point and the estimator.
+        t.register(StatsKey::Total, Arc::clone(&stats));
+        assert_eq!(t.view(&StatsKey::Total).map(|v| v.counters.conns), Some(4));
+
+        // A different block replaces it.
+        let fresh = Arc::new(DestStats::new(1));
+        fresh.slot(0).conns.add(7);
+        t.register(StatsKey::Total, fresh);
+        assert_eq!(t.view(&StatsKey::Total).map(|v| v.counters.conns), Some(7));
+        assert_eq!(t.ticks(), 2);
     }
 }

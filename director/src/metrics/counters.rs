@@ -2,9 +2,10 @@
 //!
 //! Every counter has exactly one writer (the worker that owns it) and any number of readers
 //! (exporter, `ipvsadm --stats`, estimator). A [`Counter`] is an `AtomicU64` updated with a
-//! relaxed load followed by a relaxed store, never a read-modify-write instruction: on x86-64
-//! `add` compiles to `mov; add; mov` with no `lock` prefix, i.e. the cost of a plain `u64 += n`
-//! (a few cycles, the cache line stays in the writer's L1 because readers are rare).
+//! relaxed load followed by a relaxed store, never an atomic read-modify-write: on x86-64
+//! [`Counter::add`] compiles to one `add %reg,(mem)` without `lock` prefix (checked with
+//! objdump), i.e. the cost of a plain `u64 += n`; the cache line stays in the writer's L1
+//! because readers are rare. `fetch_add` would be a `lock add` (a full barrier).
 //! Readers on other threads are sound without `unsafe` and never see a torn value; they may
 //! see a value a few increments old, which is fine for statistics.
 //!

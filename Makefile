@@ -56,3 +56,12 @@ fmt-check:
 
 clean:
 	$(CARGO) clean
+
+# Container path (issue 10): builds docker/Dockerfile with podman (a debian:bookworm base is
+# made with debootstrap when there is none), checks the image size, runs the binaries and the
+# daemon on DPDK virtual devices inside it; removes all it built. Root; ~5-10 min (release
+# build inside the image). Not in TEST_STEPS by default: add `TEST_STEPS += container-check`.
+.PHONY: container-check
+container-check:
+	scripts/setup.sh --containers
+	scripts/container-check.sh

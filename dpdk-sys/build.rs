@@ -8,29 +8,30 @@ use std::process::{exit, Command};
 /// Flag every C compilation of DPDK headers needs beyond `pkg-config --cflags`.
 const EXTRA_CFLAGS: &[&str] = &["-DALLOW_EXPERIMENTAL_API"];
 
+/// The one line a build without DPDK fails with.
+const NOT_FOUND: &str = "DPDK (libdpdk-dev) not found by pkg-config: run scripts/setup.sh";
+
 fn main() {
+    // First, before any other output, so that a missing DPDK gives one clear error line.
+    let mut clang_args = raw_cflags().unwrap_or_else(|| fail(NOT_FOUND));
+    clang_args.extend(EXTRA_CFLAGS.iter().map(|s| s.to_string()));
+
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=shim/shim.h");
     println!("cargo:rerun-if-changed=shim/shim.c");
 
     // Links librte_* with the flags of `pkg-config --libs libdpdk` (shared: EAL loads the
     // driver plugins itself) and emits rerun-if-env-changed for PKG_CONFIG_* variables.
-    if let Err(e) = pkg_config::Config::new()
+    if pkg_config::Config::new()
         .cargo_metadata(true)
         .probe("libdpdk")
+        .is_err()
     {
-        let first = e.to_string();
-        let first = first.lines().next().unwrap_or("").to_owned();
-        println!("cargo::error=DPDK (libdpdk-dev) not found by pkg-config: run scripts/setup.sh ({first})");
-        exit(1);
+        fail(NOT_FOUND);
     }
     // rte_eth_from_rings lives in the net_ring driver, which pkg-config does not list. It is
     // the same file EAL loads as a plugin (a symlink into pmds-23.0), so it is loaded once.
     println!("cargo:rustc-link-lib=dylib=rte_net_ring");
-
-    let cflags = raw_cflags();
-    let mut clang_args = cflags.clone();
-    clang_args.extend(EXTRA_CFLAGS.iter().map(|s| s.to_string()));
 
     let mut build = cc::Build::new();
     build.file("shim/shim.c").include("shim").warnings(false);
@@ -53,10 +54,7 @@ fn main() {
         .prepend_enum_name(false)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .generate()
-        .unwrap_or_else(|e| {
-            println!("cargo::error=bindgen failed on the DPDK headers: {e}");
-            exit(1);
-        });
+        .unwrap_or_else(|e| fail(&format!("bindgen failed on the DPDK headers: {e}")));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     bindings
         .write_to_file(out.join("bindings.rs"))
@@ -65,21 +63,26 @@ fn main() {
 
 /// The unmodified `pkg-config --cflags libdpdk` tokens: DPDK's headers need its
 /// `-include rte_config.h` and `-march=...`, which the pkg-config crate does not report.
-fn raw_cflags() -> Vec<String> {
+/// `None` when pkg-config or libdpdk is missing.
+fn raw_cflags() -> Option<Vec<String>> {
     let pkg_config = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".to_owned());
-    let output = Command::new(&pkg_config)
+    let output = Command::new(pkg_config)
         .args(["--cflags", "libdpdk"])
-        .output();
-    match output {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&output.stdout)
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
-        _ => {
-            println!(
-                "cargo::error=DPDK (libdpdk-dev) not found by pkg-config: run scripts/setup.sh"
-            );
-            exit(1);
-        }
-    }
+    )
+}
+
+/// Fails the build with one error line (`cargo::error`, shown as `error: dpdk-sys@...: MSG`).
+fn fail(msg: &str) -> ! {
+    println!("cargo::error={msg}");
+    exit(0)
 }

@@ -6,6 +6,7 @@
 //! the daemon can call [`execute`] with its own snapshot builder that adds live counters.
 
 pub mod client;
+pub mod config;
 pub mod protocol;
 pub mod server;
 pub mod table;

@@ -1,5 +1,14 @@
 //! The data plane: poll-mode workers, steering, connection tracking and forwarding.
 pub mod conn;
+pub mod drop;
+mod forward;
+mod local;
+pub mod netstate;
+pub mod packet;
+pub mod pipeline;
+pub mod snapshot;
+pub mod steering;
+pub mod worker;
 pub mod neigh;
 pub mod ratelimit;
 pub mod route;

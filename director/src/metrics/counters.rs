@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 ///
 /// The data plane's reason enums index this array; the last slot, [`DROP_REASON_OTHER`], is
 /// reserved for reasons outside the names table (labelled `"other"`).
-pub const MAX_DROP_REASONS: usize = 32;
+pub const MAX_DROP_REASONS: usize = 48;
 
 /// Slot counting drops whose reason index is not below `MAX_DROP_REASONS - 1`.
 pub const DROP_REASON_OTHER: usize = MAX_DROP_REASONS - 1;

@@ -177,6 +177,14 @@ build_image() {
     [ -n "$BINARIES" ] || { fail "no director/director-cli binary in the tree yet"; exit 1; }
     [ "$BINARIES" = "director director-cli" ] ||
         log "NOTE: only '$BINARIES' exist(s) in the tree: checks of the others are SKIPPED"
+    # The image builds with --locked: find a stale Cargo.lock in seconds, not after the apt stage.
+    if command -v cargo >/dev/null && [ -e "$context/Cargo.lock" ]; then
+        (cd "$context" && cargo metadata --locked --format-version 1 >/dev/null 2>"$WORK/lock.err") || {
+            cat "$WORK/lock.err" >&2
+            fail "Cargo.lock does not match the Cargo.toml files (commit the updated Cargo.lock)"
+            exit 1
+        }
+    fi
     log "podman build from $context (release build of the workspace in the build stage)"
     BUILT_IMAGE=1
     # --layers=false: no intermediate layer images are left behind (the cargo registry and

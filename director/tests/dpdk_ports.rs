@@ -407,3 +407,45 @@ fn port_lifecycle_handles_and_name_reuse() {
         assert_eq!(pool.in_use(), 0, "closing freed the mbuf left in the ring");
     }
 }
+
+#[test]
+fn worker_threads_register_for_an_lcore_id() {
+    setup();
+    let ids: Vec<(Option<u32>, u32, Option<u32>)> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let before = eal::lcore_id();
+                let id = eal::register_thread().expect("register");
+                let after = eal::lcore_id();
+                eal::unregister_thread();
+                assert_eq!(eal::lcore_id(), None, "unregistered");
+                (before, id, after)
+            })
+        })
+        .map(|h| h.join().expect("join"))
+        .collect();
+    for (before, id, after) in &ids {
+        assert_eq!(*before, None, "a plain thread has no lcore id");
+        assert_eq!(*after, Some(*id));
+        assert_ne!(*id, 0, "lcore 0 is the EAL main lcore");
+    }
+    // With a cache, a registered thread allocates and frees through it.
+    let pool = Mempool::new(
+        "p_cache",
+        256,
+        32,
+        director::dpdk::mempool::DEFAULT_DATA_ROOM,
+    )
+    .expect("pool with cache");
+    let in_use = std::thread::spawn(move || {
+        eal::register_thread().expect("register");
+        let mut b = MbufBurst::new();
+        b.alloc_from(&pool, BURST).expect("alloc");
+        let used = pool.in_use();
+        drop(b);
+        (used, pool.in_use())
+    })
+    .join()
+    .expect("join");
+    assert_eq!(in_use, (BURST as u32, 0));
+}

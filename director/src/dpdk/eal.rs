@@ -126,6 +126,17 @@ pub fn register_thread() -> Result<u32, DpdkError> {
     lcore_id().ok_or_else(|| DpdkError::Busy("no free lcore id for this thread".into()))
 }
 
+/// Gives the calling thread's lcore id back (when a registered worker thread ends; lcore
+/// ids are limited to RTE_MAX_LCORE). Mbufs in that lcore's mempool caches stay there for the
+/// next thread given the id. No effect on a thread that is not registered.
+pub fn unregister_thread() {
+    if is_initialised() && lcore_id().is_some() {
+        // SAFETY: the EAL is up and the calling thread is registered; this only clears its
+        // per-thread lcore variables and frees its slot in the EAL's (locked) lcore table.
+        unsafe { dpdk_sys::rte_thread_unregister() }
+    }
+}
+
 /// The calling thread's lcore id, `None` for a thread unknown to DPDK.
 pub fn lcore_id() -> Option<u32> {
     // SAFETY: reads the calling thread's per-lcore variable; valid on any thread.

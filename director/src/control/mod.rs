@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod protocol;
 pub mod server;
 pub mod table;

@@ -62,26 +62,8 @@ pub struct VipKey {
     pub port: u16,
 }
 
-/// IPVS connection timeouts (`ipvsadm --set`), seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// TCP ESTABLISHED.
-    pub tcp: u32,
-    /// TCP FIN_WAIT.
-    pub tcpfin: u32,
-    /// UDP.
-    pub udp: u32,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            tcp: 900,
-            tcpfin: 120,
-            udp: 300,
-        }
-    }
-}
+/// IPVS connection timeouts (`ipvsadm --set`), seconds: the control table's type.
+pub use crate::control::table::Timeouts;
 
 /// One generation of the IPVS configuration as the workers see it.
 #[derive(Debug, Default)]

@@ -30,6 +30,13 @@ pub enum WorkerCmd {
     ListConns(Sender<Vec<ConnListing>>),
     /// New timeouts (ipvsadm --set), for connections touched from now on.
     SetTimeouts(Timeouts),
+    /// Send an ARP request for `target` on `port` (neighbour manager retries).
+    SendArp {
+        /// Port to send on.
+        port: u16,
+        /// Address to resolve.
+        target: std::net::Ipv4Addr,
+    },
 }
 
 /// State shared by all workers and the control plane.
@@ -187,7 +194,7 @@ impl Worker {
                     announced = snap.vip_addrs().to_vec();
                 }
                 while let Ok(cmd) = self.cmds.try_recv() {
-                    command(&mut self.pipeline, cmd, ctx.now_s);
+                    command(&mut self.pipeline, cmd, &ctx);
                 }
             }
             for (port, m) in self.pipeline.extra.drain(..) {
@@ -212,7 +219,7 @@ impl Worker {
 }
 
 /// Answers a control-plane request (slow path).
-fn command(pipeline: &mut Pipeline<Mbuf>, cmd: WorkerCmd, now_s: u32) {
+fn command(pipeline: &mut Pipeline<Mbuf>, cmd: WorkerCmd, ctx: &Ctx) {
     match cmd {
         WorkerCmd::ListConns(reply) => {
             let list = pipeline
@@ -224,12 +231,22 @@ fn command(pipeline: &mut Pipeline<Mbuf>, cmd: WorkerCmd, now_s: u32) {
                     virt: (c.vaddr().into(), c.vport()),
                     dest: (c.daddr().into(), c.dport()),
                     state: c.state_name().to_string(),
-                    expires: c.expires_in(now_s),
+                    expires: c.expires_in(ctx.now_s),
                 })
                 .collect();
             let _ = reply.send(list);
         }
         WorkerCmd::SetTimeouts(t) => pipeline.conns.set_timeouts(t),
+        WorkerCmd::SendArp { port, target } => {
+            let src = ctx
+                .net
+                .ports
+                .get(usize::from(port))
+                .and_then(|p| p.addrs.first().copied());
+            if let Some(src) = src {
+                pipeline.send_arp_request(port, src, target, ctx);
+            }
+        }
     }
 }
 

@@ -74,7 +74,7 @@ fn step(
 
 fn drain(t: &mut ConnTable, now: u32) -> Vec<(u16, LoadClass, u32)> {
     let mut out = Vec::new();
-    let stats = t.advance(now, usize::MAX, |c| {
+    let stats = t.advance(now, usize::MAX, |_, c| {
         out.push((c.cport(), c.load_class(), c.dest_id()))
     });
     assert!(!stats.more);
@@ -151,7 +151,7 @@ fn nat_tcp_full_lifecycle() {
     );
     // Lazy timer: the entry is still armed for the NONE timeout (2 s); the slot fires and
     // re-arms it instead of expiring it.
-    let s = t.advance(2, usize::MAX, |_| panic!("must not expire"));
+    let s = t.advance(2, usize::MAX, |_, _| panic!("must not expire"));
     assert_eq!((s.expired, s.rearmed), (0, 1));
     // Client closes first: INPUT FIN in ESTABLISHED -> CLOSE_WAIT, no longer active.
     step(
@@ -539,7 +539,7 @@ fn full_table_refuses_new_and_keeps_old() {
         z.insert(new_conn(Protocol::Tcp, 1, ForwardMethod::Masq), 0),
         Err(InsertError::TableFull)
     );
-    assert_eq!(z.advance(100, 10, |_| {}).expired, 0);
+    assert_eq!(z.advance(100, 10, |_, _| {}).expired, 0);
 }
 
 #[test]
@@ -591,7 +591,7 @@ fn timer_wheel_expires_in_deadline_order() {
             t.on_packet(ids[perm(now) as usize], Direction::Input, 0, now)
                 .unwrap();
         }
-        t.advance(now, usize::MAX, |c| log.push((now, c.cport())));
+        t.advance(now, usize::MAX, |_, c| log.push((now, c.cport())));
         t.check_consistency().unwrap();
     }
     let want: Vec<_> = (0..50u32).map(|s| (s + 10, perm(s))).collect();
@@ -611,7 +611,7 @@ fn advance_does_bounded_work() {
     let mut seen = Vec::new();
     let mut rounds = Vec::new();
     loop {
-        let s = t.advance(10, 30, |c| seen.push(c.cport()));
+        let s = t.advance(10, 30, |_, c| seen.push(c.cport()));
         t.check_consistency().unwrap();
         rounds.push((s.expired, s.more));
         if !s.more {
@@ -624,7 +624,7 @@ fn advance_does_bounded_work() {
     // max = 0 does nothing.
     t.insert(new_conn(Protocol::Udp, 1, ForwardMethod::Masq), 0)
         .unwrap();
-    assert_eq!(t.advance(50, 0, |_| {}).expired, 0);
+    assert_eq!(t.advance(50, 0, |_, _| {}).expired, 0);
     assert_eq!(t.len(), 1);
 }
 
@@ -641,7 +641,7 @@ fn removal_between_bounded_advances() {
         })
         .collect();
     let mut gone = Vec::new();
-    assert!(t.advance(5, 3, |c| gone.push(c.cport())).more);
+    assert!(t.advance(5, 3, |_, c| gone.push(c.cport())).more);
     let left: Vec<_> = ids
         .iter()
         .copied()
@@ -651,7 +651,7 @@ fn removal_between_bounded_advances() {
     t.remove(left[0]).unwrap();
     t.on_packet(left[1], Direction::Input, 0, 5).unwrap(); // now expires at 10
     t.check_consistency().unwrap();
-    t.advance(5, usize::MAX, |c| gone.push(c.cport()));
+    t.advance(5, usize::MAX, |_, c| gone.push(c.cport()));
     assert_eq!(gone.len(), 3 + 5);
     assert_eq!(t.len(), 1);
     assert_eq!(drain(&mut t, 10).len(), 1);

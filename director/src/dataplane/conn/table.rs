@@ -761,14 +761,15 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     /// Expires what is due at `now`: handles at most `max` entries whose timer fired
-    /// (removing the expired ones, each passed to `on_expired` so the caller unbinds it,
+    /// (removing the expired ones, each passed to `on_expired` with its former index so the
+    /// caller unbinds it,
     /// and re-arming those whose expiry moved on or that are templates still controlling
     /// connections, for 60 s). The rest waits for the next call; no full-table scan.
     pub fn advance(
         &mut self,
         now: u32,
         max: usize,
-        mut on_expired: impl FnMut(&Conn<A>),
+        mut on_expired: impl FnMut(ConnIdx, &Conn<A>),
     ) -> AdvanceStats {
         let mut stats = AdvanceStats::default();
         let mut handled = 0;
@@ -789,7 +790,7 @@ impl<A: ConnAddr> ConnTable<A> {
                 stats.rearmed += 1;
             } else {
                 let gone = self.free_entry(i);
-                on_expired(&gone);
+                on_expired(ConnIdx(i), &gone);
                 stats.expired += 1;
             }
         }

@@ -397,6 +397,16 @@ fn restore_runs_lines_in_order_like_ipvsadm() {
     assert_eq!((o.stderr.as_str(), o.code), ("No such service\n", 0));
     let o = d.cli_stdin("-R", "-A -t 10.0.0.5:80\n-D -t 10.0.0.9:80\n");
     assert_eq!((o.stderr.as_str(), o.code), ("No such service\n", 255));
+    // An unknown option is reported but, unlike ipvsadm's fail(), does not stop -R.
+    let o = d.cli_stdin("-R", "-A -t 10.0.0.6:80 -q\n-L --timeout\n");
+    assert_eq!(
+        (o.stdout.as_str(), o.stderr.as_str(), o.code),
+        (
+            "Timeout (tcp tcpfin udp): 900 120 300\n",
+            "-q: unknown option\n",
+            0
+        )
+    );
     // Listings inside -R print; a nested -R is refused.
     let o = d.cli_stdin("-R", "-L --timeout\n-R\n-C\n");
     let try_help = format!("Try `{CLI} -h' or '{CLI} --help' for more information.\n");

@@ -4,6 +4,19 @@
 //! The daemon implements [`ControlHandler`]; [`TableHandler`] is the table-only
 //! implementation (no data plane, zero counters) used by tests and as the daemon's core:
 //! the daemon can call [`execute`] with its own snapshot builder that adds live counters.
+//! A daemon handler is typically:
+//!
+//! ```text
+//! fn handle(&self, cmd: Command) -> Response {
+//!     let mut table = self.table.lock();
+//!     let before = table.generation();
+//!     let r = execute(&mut table, &cmd, |t| self.listing_with_counters(t));
+//!     if table.generation() != before { self.publish_snapshot(&table) }   // config changed
+//!     if let (true, Command::Zero(which)) = (r.ok, &cmd) { self.zero_counters(which) }
+//!     r
+//! }
+//! ```
+//! and it serves it with `ControlServer::bind(path, Arc::new(handler))`.
 
 pub mod client;
 pub mod config;

@@ -6,11 +6,11 @@
 //! on, to the MAC it came from (the previous hop), which is the return path in every topology
 //! a load balancer sits in.
 
-use crate::dataplane::conn::{Direction, FlowKey};
+use crate::dataplane::conn::FlowKey;
 use crate::dataplane::drop::PipelineDrop;
 use crate::dataplane::neigh::NeighEvent;
 use crate::dataplane::packet::PacketBuf;
-use crate::dataplane::pipeline::{apply_load, Action, Ctx, Pipeline, EXTRA_CAPACITY};
+use crate::dataplane::pipeline::{Action, Ctx, Pipeline, EXTRA_CAPACITY};
 use crate::model::ForwardMethod;
 use crate::wire::ethernet::L2;
 use crate::wire::icmp::{msg_type, unreachable_code};
@@ -207,11 +207,8 @@ impl<P: PacketBuf> Pipeline<P> {
             let Some(route) = ctx.net.routes.lookup(outer_dst) else {
                 return Action::Drop(PipelineDrop::NoRoute.into(), pkt);
             };
-            if let Some(ch) = self.conns.on_packet(idx, Direction::Output, 0, ctx.now_s) {
-                // ICMP does not move TCP state in IPVS; on_packet only refreshes the timer
-                // here (flags 0 match no transition).
-                apply_load(&dest.load, ch.load);
-            }
+            // ICMP does not move TCP state in IPVS (ip_vs_out_icmp), so the connection is
+            // not fed to the state machine: a segment without flags would move it to CLOSE.
             let len = pkt.len() as u64;
             dest.stats.slot(self.worker).count_out(len);
             svc.stats.slot(self.worker).count_out(len);

@@ -226,7 +226,8 @@ impl<P: PacketBuf> Pipeline<P> {
                 match self.new_conn(meta, svc, src, dst, ctx) {
                     Ok(i) => i,
                     Err(PipelineDrop::NoDestination) => {
-                        return self.reject_unreachable(pkt, meta, in_port, ctx)
+                        self.counters.conns_refused.inc();
+                        return self.reject_unreachable(pkt, meta, in_port, ctx);
                     }
                     Err(d) => return Action::Drop(d.into(), pkt),
                 }

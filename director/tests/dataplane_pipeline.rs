@@ -1,0 +1,844 @@
+//! The per-packet pipeline in memory (`Pipeline<VecPacket>`), frame in -> action out, against
+//! frames scapy built (tests/golden_dp/gen.py): NAT/DR/TUN forwarding, connection states and
+//! destination counts, per-destination statistics, expiry, persistence, quiesced and removed
+//! destinations, ARP, ICMP, truncation and table-full behaviour.
+//!
+//! Topology (as gen.py): port 0 "outside" (203.0.113.1/24, clients and VIPs), port 1 "inside"
+//! (198.51.100.1/24, real servers); see `classic()` for the services.
+
+#[path = "golden_dp/frames.rs"]
+mod frames;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use crossbeam::channel::Receiver;
+use director::dataplane::conn::Timeouts as ConnTimeouts;
+use director::dataplane::drop::{Drop as DpDrop, PipelineDrop};
+use director::dataplane::neigh::{
+    event_channel, NeighConfig, NeighEvent, NeighManager, NeighTable,
+};
+use director::dataplane::netstate::{NetState, PortInfo};
+use director::dataplane::packet::{PacketBuf, VecPacket};
+use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig};
+use director::dataplane::route::RouteTableBuilder;
+use director::dataplane::snapshot::{
+    ServiceInput, Snapshot, SnapshotBuilder, StatsRegistry, Timeouts,
+};
+use director::metrics::counters::StatTotals;
+use director::metrics::WorkerCounters;
+use director::model::{DestConfig, ForwardMethod, Protocol, SchedFlags, ServiceConfig, ServiceKey};
+use director::wire::{DropReason, MacAddr};
+use frames::{assert_frame, get};
+
+const P0_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const P1_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const P0_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+const P1_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const C1: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const C1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+const C2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
+const C2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
+const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
+const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x32];
+const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
+const VIP_DR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 201);
+const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 202);
+const VIP_Q: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 203);
+const VIP_P: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 204);
+const VIP_U: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 205);
+const RS_A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const RS_A_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x0a];
+const RS_B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
+const RS_B_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x0b];
+const RS_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
+const RS_C_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x0c];
+
+/// Destination ids of `classic()`.
+const D_A: u32 = 1; // VIP:80 -> RS_A:8080 masq
+const D_B: u32 = 2; // VIP:80 -> RS_B:8080 masq
+const D_UDP: u32 = 3; // udp VIP:53 -> RS_A:5300 masq
+const D_DR: u32 = 4; // VIP_DR:80 -> RS_A:80 route
+const D_TUN: u32 = 5; // VIP_TUN:80 -> RS_B:80 tunnel
+const D_Q: u32 = 6; // VIP_Q:80 -> RS_B:9090 masq, weight 0
+const D_PA: u32 = 7; // VIP_P:443 persistent -> RS_A:443
+const D_PB: u32 = 8; // VIP_P:443 persistent -> RS_B:443
+const D_U: u32 = 9; // VIP_U:80 -> RS_C:8080 masq (no static neighbour)
+
+fn dest(addr: Ipv4Addr, port: u16, forward: ForwardMethod, weight: u32) -> DestConfig {
+    DestConfig {
+        addr: IpAddr::V4(addr),
+        port,
+        forward,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+    }
+}
+
+fn service(
+    proto: Protocol,
+    vip: Ipv4Addr,
+    port: u16,
+    persistence: Option<u32>,
+    dests: Vec<(u32, DestConfig)>,
+) -> ServiceInput {
+    ServiceInput {
+        config: ServiceConfig {
+            key: ServiceKey::Addr {
+                proto,
+                addr: IpAddr::V4(vip),
+                port,
+            },
+            scheduler: "rr".into(),
+            flags: SchedFlags::default(),
+            persistence,
+            netmask_prefix: if persistence.is_some() { 24 } else { 32 },
+            one_packet: false,
+        },
+        dests,
+    }
+}
+
+/// The services of every test: `weight_a` is RS_A's weight on VIP:80, which `with_a = false`
+/// removes from it.
+fn services(weight_a: u32, with_a: bool) -> Vec<ServiceInput> {
+    use ForwardMethod::*;
+    use Protocol::*;
+    let mut web = vec![(D_B, dest(RS_B, 8080, Masq, 1))];
+    if with_a {
+        web.insert(0, (D_A, dest(RS_A, 8080, Masq, weight_a)));
+    }
+    vec![
+        service(Tcp, VIP, 80, None, web),
+        service(Udp, VIP, 53, None, vec![(D_UDP, dest(RS_A, 5300, Masq, 1))]),
+        service(
+            Tcp,
+            VIP_DR,
+            80,
+            None,
+            vec![(D_DR, dest(RS_A, 80, Route, 1))],
+        ),
+        service(
+            Tcp,
+            VIP_TUN,
+            80,
+            None,
+            vec![(D_TUN, dest(RS_B, 80, Tunnel, 1))],
+        ),
+        service(Tcp, VIP_Q, 80, None, vec![(D_Q, dest(RS_B, 9090, Masq, 0))]),
+        service(
+            Tcp,
+            VIP_P,
+            443,
+            Some(300),
+            vec![
+                (D_PA, dest(RS_A, 443, Masq, 1)),
+                (D_PB, dest(RS_B, 443, Masq, 1)),
+            ],
+        ),
+        service(Tcp, VIP_U, 80, None, vec![(D_U, dest(RS_C, 8080, Masq, 1))]),
+    ]
+}
+
+fn classic() -> Vec<ServiceInput> {
+    services(1, true)
+}
+
+/// One pipeline with everything it reads, at a settable time.
+struct Lab {
+    registry: StatsRegistry,
+    snap: Snapshot,
+    generation: u64,
+    net: NetState,
+    neigh_mgr: NeighManager,
+    neigh: Arc<NeighTable>,
+    events: Receiver<NeighEvent>,
+    pipe: Pipeline<VecPacket>,
+    now_s: u32,
+    now_ns: u64,
+}
+
+impl Lab {
+    fn new(services: Vec<ServiceInput>) -> Self {
+        Self::with(PipelineConfig::new(0, 1, 1024), services)
+    }
+
+    fn with(cfg: PipelineConfig, services: Vec<ServiceInput>) -> Self {
+        let routes = RouteTableBuilder::new()
+            .connected(0, P0_IP, 24, 1500)
+            .connected(1, P1_IP, 24, 1500)
+            .build()
+            .expect("routes");
+        let net = NetState {
+            ports: vec![
+                PortInfo {
+                    mac: MacAddr(P0_MAC),
+                    mtu: 1500,
+                    addrs: vec![P0_IP],
+                },
+                PortInfo {
+                    mac: MacAddr(P1_MAC),
+                    mtu: 1500,
+                    addrs: vec![P1_IP],
+                },
+            ],
+            routes: routes.clone(),
+        };
+        let mut neigh_mgr = NeighManager::new(NeighConfig::default(), Arc::new(routes));
+        for (port, ip, mac) in [
+            (0, C1, C1_MAC),
+            (0, C2, C2_MAC),
+            (1, RS_A, RS_A_MAC),
+            (1, RS_B, RS_B_MAC),
+        ] {
+            neigh_mgr
+                .add_static(port, ip, mac)
+                .expect("static neighbour");
+        }
+        let neigh = neigh_mgr.snapshot();
+        let mut registry = StatsRegistry::new(cfg.n_workers);
+        let snap = SnapshotBuilder::new(&mut registry, None)
+            .build(1, &services, Timeouts::default())
+            .expect("snapshot");
+        let (tx, events) = event_channel(64);
+        let counters = Arc::new(WorkerCounters::new(cfg.worker as u16));
+        let pipe = Pipeline::new(&cfg, ConnTimeouts::default(), counters, (), Some(tx));
+        Lab {
+            registry,
+            snap,
+            generation: 1,
+            net,
+            neigh_mgr,
+            neigh,
+            events,
+            pipe,
+            now_s: 1000,
+            now_ns: 1_000_000_000_000,
+        }
+    }
+
+    /// Publishes a new configuration (the control plane's reload).
+    fn reconfigure(&mut self, services: Vec<ServiceInput>) {
+        self.generation += 1;
+        let snap = SnapshotBuilder::new(&mut self.registry, Some(&self.snap))
+            .build(self.generation, &services, Timeouts::default())
+            .expect("snapshot");
+        self.snap = snap;
+    }
+
+    fn send_bytes(&mut self, frame: &[u8], port: u16, steered: bool) -> Action<VecPacket> {
+        let ctx = Ctx {
+            snap: &self.snap,
+            net: &self.net,
+            neigh: &self.neigh,
+            now_s: self.now_s,
+            now_ns: self.now_ns,
+        };
+        self.pipe
+            .process(VecPacket::from_frame(frame), port, &ctx, steered)
+    }
+
+    fn send(&mut self, name: &str, port: u16) -> Action<VecPacket> {
+        self.send_bytes(get(name), port, false)
+    }
+
+    /// Sends golden `NAME.in` on `port_in`; it must leave on `port_out` as `NAME.out`.
+    #[track_caller]
+    fn pass(&mut self, name: &str, port_in: u16, port_out: u16) {
+        let a = self.send(&format!("{name}.in"), port_in);
+        expect_tx(a, port_out, &format!("{name}.out"));
+        assert!(self.pipe.extra.is_empty(), "{name}: nothing generated");
+    }
+
+    /// Sends golden `name` on `port`; it must be dropped for `reason`.
+    #[track_caller]
+    fn refuse(&mut self, name: &str, port: u16, reason: DpDrop) {
+        let a = self.send(name, port);
+        expect_drop(a, reason, name);
+    }
+
+    fn expire(&mut self) -> usize {
+        let ctx = Ctx {
+            snap: &self.snap,
+            net: &self.net,
+            neigh: &self.neigh,
+            now_s: self.now_s,
+            now_ns: self.now_ns,
+        };
+        self.pipe.expire(&ctx, 10_000)
+    }
+
+    fn service_pending(&mut self) {
+        let ctx = Ctx {
+            snap: &self.snap,
+            net: &self.net,
+            neigh: &self.neigh,
+            now_s: self.now_s,
+            now_ns: self.now_ns,
+        };
+        self.pipe.service_pending(&ctx);
+    }
+
+    /// Generated frames (port, bytes), emptying `extra`.
+    fn take_extra(&mut self) -> Vec<(u16, Vec<u8>)> {
+        self.pipe
+            .extra
+            .drain(..)
+            .map(|(port, p)| (port, p.data().to_vec()))
+            .collect()
+    }
+
+    fn events(&self) -> Vec<NeighEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// (ActiveConn, InActConn, persistent templates) of a destination.
+    fn load(&self, id: u32) -> (u32, u32, u32) {
+        let (_, d) = self.snap.dest(id).expect("configured destination");
+        (d.load.active(), d.load.inactive(), d.load.persistent())
+    }
+
+    fn stats(&self, id: u32) -> StatTotals {
+        self.snap
+            .dest(id)
+            .expect("configured destination")
+            .1
+            .stats
+            .sum()
+    }
+
+    /// Connections (not templates) as (client port, state, real server, real port).
+    fn conns(&self) -> Vec<(u16, &'static str, Ipv4Addr, u16)> {
+        let mut v: Vec<_> = self
+            .pipe
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.is_template())
+            .map(|(_, c)| (c.cport(), c.state_name(), c.daddr(), c.dport()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn state_of(&self, cport: u16) -> &'static str {
+        self.conns()
+            .into_iter()
+            .find(|c| c.0 == cport)
+            .map(|c| c.1)
+            .unwrap_or_else(|| panic!("no connection from client port {cport}"))
+    }
+
+    fn drops(&self, reason: DpDrop) -> u64 {
+        self.pipe.counters().drops[reason.index()].get()
+    }
+}
+
+fn describe(a: &Action<VecPacket>) -> String {
+    match a {
+        Action::Tx(port, p) => format!("Tx(port {port}, {})", frames::hex(p.data())),
+        Action::Redirect(w, _) => format!("Redirect(worker {w})"),
+        Action::Drop(r, _) => format!("Drop({})", r.as_str()),
+        Action::Consumed(_) => "Consumed".into(),
+        Action::Held => "Held".into(),
+    }
+}
+
+#[track_caller]
+fn expect_tx(a: Action<VecPacket>, port: u16, golden: &str) {
+    match a {
+        Action::Tx(p, pkt) if p == port => assert_frame(pkt.data(), golden),
+        other => panic!(
+            "expected Tx on port {port} ({golden}), got {}",
+            describe(&other)
+        ),
+    }
+}
+
+#[track_caller]
+fn expect_drop(a: Action<VecPacket>, reason: DpDrop, what: &str) {
+    match a {
+        Action::Drop(r, _) if r == reason => {}
+        other => panic!(
+            "{what}: expected Drop({}), got {}",
+            reason.as_str(),
+            describe(&other)
+        ),
+    }
+}
+
+fn pdrop(p: PipelineDrop) -> DpDrop {
+    DpDrop::Pipeline(p)
+}
+
+fn wdrop(r: DropReason) -> DpDrop {
+    DpDrop::Wire(r)
+}
+
+fn len(name: &str) -> u64 {
+    get(name).len() as u64
+}
+
+#[test]
+fn golden_frames_are_what_gen_py_writes() {
+    frames::check_file_is_current();
+}
+
+#[test]
+fn nat_tcp_lifecycle_states_counts_stats_and_expiry() {
+    let mut lab = Lab::new(classic());
+    assert_eq!(lab.load(D_A), (0, 0, 0));
+
+    lab.pass("nat.syn", 0, 1);
+    assert_eq!(lab.conns(), vec![(40000, "SYN_RECV", RS_A, 8080)]);
+    // SYN_RECV counts as active (kernel >= 4.10: "count pre-established TCP states as
+    // active"); a connection is bound inactive and its first segment activates it.
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+    assert_eq!(lab.load(D_B), (0, 0, 0));
+
+    lab.pass("nat.synack", 1, 0);
+    assert_eq!(lab.state_of(40000), "SYN_RECV");
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+
+    lab.pass("nat.ack", 0, 1);
+    assert_eq!(lab.state_of(40000), "ESTABLISHED");
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+
+    lab.pass("nat.req", 0, 1);
+    lab.pass("nat.resp", 1, 0);
+    assert_eq!(lab.state_of(40000), "ESTABLISHED");
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+
+    lab.pass("nat.cfin", 0, 1);
+    assert_eq!(lab.state_of(40000), "CLOSE_WAIT");
+    assert_eq!(lab.load(D_A), (0, 1, 0));
+    lab.pass("nat.sfin", 1, 0);
+    assert_eq!(lab.state_of(40000), "TIME_WAIT");
+    lab.pass("nat.lastack", 0, 1);
+    assert_eq!(lab.state_of(40000), "TIME_WAIT");
+    assert_eq!(lab.load(D_A), (0, 1, 0));
+
+    let ins = ["syn", "ack", "req", "cfin", "lastack"];
+    let outs = ["synack", "resp", "sfin"];
+    let inbytes: u64 = ins.iter().map(|s| len(&format!("nat.{s}.in"))).sum();
+    let outbytes: u64 = outs.iter().map(|s| len(&format!("nat.{s}.in"))).sum();
+    let want = StatTotals {
+        conns: 1,
+        inpkts: 5,
+        outpkts: 3,
+        inbytes,
+        outbytes,
+    };
+    assert_eq!(lab.stats(D_A), want);
+    assert_eq!(lab.stats(D_B), StatTotals::default());
+    let (svc, _) = lab.snap.dest(D_A).expect("dest");
+    assert_eq!(svc.stats.sum(), want, "service totals = its one busy dest");
+    let c = lab.pipe.counters().snapshot();
+    assert_eq!((c.conns_created, c.conn_table_size), (1, 1));
+
+    // TIME_WAIT lasts 120 s from the last packet.
+    lab.now_s += 119;
+    assert_eq!(lab.expire(), 0);
+    assert_eq!(lab.conns().len(), 1);
+    lab.now_s += 1;
+    assert_eq!(lab.expire(), 1);
+    assert!(lab.conns().is_empty());
+    assert_eq!(lab.load(D_A), (0, 0, 0), "expiry unbinds");
+    let c = lab.pipe.counters().snapshot();
+    assert_eq!((c.conns_expired, c.conn_table_size), (1, 0));
+
+    // The connection is gone: a late segment has nothing to belong to.
+    lab.refuse("nat.lastack.in", 0, pdrop(PipelineDrop::NoConnection));
+    lab.refuse("nat.resp.in", 1, pdrop(PipelineDrop::NoConnection));
+}
+
+#[test]
+fn established_connection_expires_after_the_tcp_timeout_unbinding_active() {
+    let mut lab = Lab::new(classic());
+    for s in ["syn", "ack"] {
+        lab.pass(&format!("nat.{s}"), 0, 1);
+    }
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+    lab.now_s += 899;
+    assert_eq!(lab.expire(), 0);
+    lab.now_s += 1;
+    assert_eq!(lab.expire(), 1);
+    assert_eq!(lab.load(D_A), (0, 0, 0));
+}
+
+#[test]
+fn rr_alternates_new_connections_across_clients() {
+    let mut lab = Lab::new(classic());
+    lab.pass("nat.syn", 0, 1); // -> RS_A
+    lab.pass("rr2.syn", 0, 1); // -> RS_B
+    lab.pass("rr3.syn", 0, 1); // -> RS_A
+    assert_eq!(
+        lab.conns(),
+        vec![
+            (40000, "SYN_RECV", RS_A, 8080),
+            (40001, "SYN_RECV", RS_B, 8080),
+            (40002, "SYN_RECV", RS_A, 8080),
+        ]
+    );
+    assert_eq!(lab.load(D_A), (2, 0, 0));
+    assert_eq!(lab.load(D_B), (1, 0, 0));
+    assert_eq!((lab.stats(D_A).conns, lab.stats(D_B).conns), (2, 1));
+    // A retransmitted SYN belongs to its connection: no new scheduling.
+    lab.pass("rr2.syn", 0, 1);
+    assert_eq!(lab.conns().len(), 3);
+    assert_eq!(lab.stats(D_B).conns, 1);
+    assert_eq!(lab.stats(D_B).inpkts, 2);
+}
+
+#[test]
+fn udp_flow_both_ways_on_one_connection() {
+    let mut lab = Lab::new(classic());
+    lab.pass("udp.q", 0, 1);
+    assert_eq!(lab.conns(), vec![(5353, "UDP", RS_A, 5300)]);
+    assert_eq!(
+        lab.load(D_UDP),
+        (0, 1, 0),
+        "UDP connections count as inactive"
+    );
+    lab.pass("udp.r", 1, 0);
+    lab.pass("udp.q2", 0, 1);
+    assert_eq!(lab.conns().len(), 1);
+    let s = lab.stats(D_UDP);
+    assert_eq!((s.conns, s.inpkts, s.outpkts), (1, 2, 1));
+    assert_eq!(s.outbytes, len("udp.r.in"));
+    // UDP timeout 300 s from the last packet.
+    lab.now_s += 299;
+    assert_eq!(lab.expire(), 0);
+    lab.now_s += 1;
+    assert_eq!(lab.expire(), 1);
+    assert_eq!(lab.load(D_UDP), (0, 0, 0));
+}
+
+#[test]
+fn persistence_with_netmask_sends_a_clients_network_to_one_server() {
+    let mut lab = Lab::new(classic());
+    for s in ["syn", "synack", "ack"] {
+        let (i, o) = if s == "synack" { (1, 0) } else { (0, 1) };
+        lab.pass(&format!("per1.{s}"), i, o);
+    }
+    // rr alone would now pick RS_B; the /24 template keeps C2 (and C1 again) on RS_A.
+    lab.pass("per2.syn", 0, 1);
+    lab.pass("per3.syn", 0, 1);
+    assert_eq!(
+        lab.conns(),
+        vec![
+            (41000, "ESTABLISHED", RS_A, 443),
+            (41001, "SYN_RECV", RS_A, 443),
+            (41002, "SYN_RECV", RS_A, 443),
+        ]
+    );
+    let templates: Vec<(Ipv4Addr, u16, Ipv4Addr, u32)> = lab
+        .pipe
+        .conns
+        .iter()
+        .filter(|(_, c)| c.is_template())
+        .map(|(_, c)| (c.caddr(), c.vport(), c.daddr(), c.controlled()))
+        .collect();
+    assert_eq!(
+        templates,
+        vec![(Ipv4Addr::new(203, 0, 113, 0), 443, RS_A, 3)],
+        "one template for the client /24"
+    );
+    assert_eq!(lab.load(D_PA), (3, 0, 1));
+    assert_eq!(lab.load(D_PB), (0, 0, 0));
+    assert_eq!(lab.stats(D_PA).conns, 3);
+}
+
+#[test]
+fn weight_zero_takes_no_new_connections_but_keeps_established_ones() {
+    let mut lab = Lab::new(classic());
+    lab.pass("w0a.syn", 0, 1); // RS_A
+    lab.pass("w0a.synack", 1, 0);
+    lab.pass("w0a.ack", 0, 1);
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+
+    lab.reconfigure(services(0, true));
+    lab.pass("w0b.syn", 0, 1); // RS_B although rr's turn
+    lab.pass("w0c.syn", 0, 1); // RS_B again: RS_A is quiesced
+    lab.pass("w0a.req", 0, 1); // still RS_A
+    lab.pass("w0a.resp", 1, 0);
+    assert_eq!(lab.state_of(42000), "ESTABLISHED");
+    assert_eq!(lab.load(D_A), (1, 0, 0), "counts survive the reload");
+    assert_eq!(lab.load(D_B), (2, 0, 0));
+    let a = lab.stats(D_A);
+    assert_eq!((a.conns, a.inpkts, a.outpkts), (1, 3, 2));
+}
+
+#[test]
+fn removed_destination_drops_its_connections() {
+    let mut lab = Lab::new(classic());
+    lab.pass("rm.syn", 0, 1);
+    lab.pass("rm.synack", 1, 0);
+    lab.pass("rm.ack", 0, 1);
+    lab.reconfigure(services(1, false));
+    assert!(lab.snap.dest(D_A).is_none());
+    lab.refuse("rm.req.in", 0, pdrop(PipelineDrop::DestRemoved));
+    // RS_A:8080 is no longer a NAT real server at all: its packets are nobody's replies.
+    lab.refuse("rm.resp.in", 1, pdrop(PipelineDrop::NotForUs));
+    // New connections go to the remaining server.
+    lab.pass("w0b.syn", 0, 1);
+}
+
+#[test]
+fn all_quiesced_service_answers_port_unreachable() {
+    let mut lab = Lab::new(classic());
+    lab.refuse("q0.syn.in", 0, pdrop(PipelineDrop::NoDestination));
+    assert!(lab.conns().is_empty());
+    let extra = lab.take_extra();
+    assert_eq!(extra.len(), 1, "one ICMP error");
+    assert_eq!(extra[0].0, 0, "back out of the receiving port");
+    assert_frame(&extra[0].1, "q0.syn.icmp");
+    assert_eq!(lab.load(D_Q), (0, 0, 0));
+    assert_eq!(lab.pipe.counters().conns_refused.get(), 1);
+}
+
+#[test]
+fn segments_without_connection_and_ttl_1_are_dropped() {
+    let mut lab = Lab::new(classic());
+    lab.refuse("nc.ack.in", 0, pdrop(PipelineDrop::NoConnection));
+    lab.refuse("ttl1.syn.in", 0, wdrop(DropReason::TtlExceeded));
+    // A reply from a NAT real server without a connection.
+    lab.refuse("nat.synack.in", 1, pdrop(PipelineDrop::NoConnection));
+    // Not for any service, not from a NAT real server, not for the director.
+    lab.refuse("echo.foreign.in", 0, pdrop(PipelineDrop::NotForUs));
+    lab.refuse("nat.syn.out", 1, pdrop(PipelineDrop::NotForUs));
+}
+
+#[test]
+fn every_truncation_of_a_valid_frame_is_dropped() {
+    let names = [
+        "nat.syn.in",
+        "nat.req.in",
+        "nat.synack.in",
+        "udp.q.in",
+        "udp.r.in",
+        "dr.syn.in",
+        "tun.syn.in",
+        "echo.vip.in",
+        "icmpc.in",
+        "icmprs.in",
+        "arp.dip.in",
+    ];
+    let mut lab = Lab::new(classic());
+    // Connections exist, so truncated non-SYN segments are tried against them.
+    for s in ["syn", "synack", "ack"] {
+        let (i, o) = if s == "synack" { (1, 0) } else { (0, 1) };
+        lab.pass(&format!("nat.{s}"), i, o);
+    }
+    lab.pass("udp.q", 0, 1);
+    for name in names {
+        let frame = get(name);
+        let port = if name.starts_with("nat.synack") || name.starts_with("udp.r") {
+            1
+        } else if name.starts_with("icmprs") || name.starts_with("arp.dip") {
+            1
+        } else {
+            0
+        };
+        for cut in 0..frame.len() {
+            match lab.send_bytes(&frame[..cut], port, false) {
+                Action::Drop(_, _) => {}
+                other => panic!("{name} cut to {cut} bytes: {}", describe(&other)),
+            }
+        }
+        lab.take_extra();
+    }
+    assert_eq!(
+        lab.conns().len(),
+        2,
+        "no connection created by a truncated frame"
+    );
+}
+
+#[test]
+fn full_table_refuses_new_flows_and_keeps_old_ones() {
+    let mut lab = Lab::with(PipelineConfig::new(0, 1, 2), classic());
+    lab.pass("full1.syn", 0, 1);
+    lab.pass("full2.syn", 0, 1);
+    lab.refuse("full3.syn.in", 0, pdrop(PipelineDrop::ConnTableFull));
+    assert_eq!(lab.pipe.counters().conns_refused.get(), 1);
+    lab.pass("full1.synack", 1, 0);
+    lab.pass("full1.ack", 0, 1);
+    assert_eq!(lab.conns().len(), 2);
+    assert_eq!(lab.pipe.counters().conn_table_capacity.get(), 2);
+}
+
+#[test]
+fn dr_rewrites_only_macs_and_ttl() {
+    let mut lab = Lab::new(classic());
+    lab.pass("dr.syn", 0, 1);
+    lab.pass("dr.ack", 0, 1);
+    lab.pass("dr.req", 0, 1);
+    // DR connections use the INPUT_ONLY table: no reply is ever seen.
+    assert_eq!(lab.conns(), vec![(48000, "ESTABLISHED", RS_A, 80)]);
+    assert_eq!(lab.load(D_DR), (1, 0, 0));
+    let s = lab.stats(D_DR);
+    assert_eq!((s.conns, s.inpkts, s.outpkts), (1, 3, 0));
+}
+
+#[test]
+fn tun_encapsulates_and_answers_frag_needed_when_too_big() {
+    let mut lab = Lab::new(classic());
+    lab.pass("tun.syn", 0, 1);
+    lab.pass("tun.ack", 0, 1);
+    lab.pass("tun.fits", 0, 1);
+    let a = lab.send("tun.big.in", 0);
+    expect_drop(a, wdrop(DropReason::FragNeeded), "tun.big.in");
+    let extra = lab.take_extra();
+    assert_eq!(extra.len(), 1);
+    assert_eq!(extra[0].0, 0);
+    assert_frame(&extra[0].1, "tun.big.icmp");
+    // DF clear: the outer packet would need fragmenting, which the data plane does not do.
+    lab.refuse("tun.bignodf.in", 0, wdrop(DropReason::PacketTooBig));
+    assert!(lab.take_extra().is_empty());
+    assert_eq!(lab.conns(), vec![(49000, "ESTABLISHED", RS_B, 80)]);
+}
+
+#[test]
+fn arp_answers_for_vips_and_own_addresses_on_the_right_port() {
+    let mut lab = Lab::new(classic());
+    expect_tx(lab.send("arp.vip.in", 0), 0, "arp.vip.out");
+    expect_tx(lab.send("arp.dip.in", 1), 1, "arp.dip.out");
+    // Known static neighbours: nothing to learn.
+    assert_eq!(lab.events(), vec![]);
+    lab.refuse("arp.foreign.in", 0, pdrop(PipelineDrop::ArpIgnored));
+    assert_eq!(
+        lab.events(),
+        vec![NeighEvent::Learned {
+            port: 0,
+            ip: HOST,
+            mac: HOST_MAC
+        }],
+        "a neighbour's request teaches its address"
+    );
+    // The VIP lives behind port 0: not answered on port 1.
+    lab.refuse("arp.vip_on_port1.in", 1, pdrop(PipelineDrop::ArpIgnored));
+    // Port 1's address is not answered on port 0 (the request is off-net there).
+    let mut on_wrong_port = get("arp.dip.in").to_vec();
+    on_wrong_port[6..12].copy_from_slice(&C1_MAC);
+    let a = lab.send_bytes(&on_wrong_port, 0, false);
+    expect_drop(a, pdrop(PipelineDrop::ArpIgnored), "arp.dip.in on port 0");
+}
+
+#[test]
+fn unresolved_next_hop_holds_the_packet_until_arp_resolves_it() {
+    let mut lab = Lab::new(classic());
+    match lab.send("unres.syn.in", 0) {
+        Action::Held => {}
+        other => panic!("expected Held, got {}", describe(&other)),
+    }
+    let extra = lab.take_extra();
+    assert_eq!(extra.len(), 1);
+    assert_eq!(extra[0].0, 1);
+    assert_frame(&extra[0].1, "arp.rs_c.request");
+    assert_eq!(lab.events(), vec![NeighEvent::Miss { port: 1, ip: RS_C }]);
+    lab.neigh_mgr
+        .apply(NeighEvent::Miss { port: 1, ip: RS_C }, lab.now_ns);
+    assert_eq!(lab.load(D_U), (1, 0, 0), "scheduled before the wait");
+
+    // Nothing resolved yet: still held.
+    lab.service_pending();
+    assert!(lab.take_extra().is_empty());
+
+    // The reply: consumed, reported, applied by the control plane, published.
+    match lab.send("arp.rs_c.reply", 1) {
+        Action::Consumed(_) => {}
+        other => panic!("expected Consumed, got {}", describe(&other)),
+    }
+    let events = lab.events();
+    assert_eq!(
+        events,
+        vec![NeighEvent::Learned {
+            port: 1,
+            ip: RS_C,
+            mac: RS_C_MAC
+        }]
+    );
+    lab.now_ns += 1_000_000;
+    lab.neigh_mgr.apply(events[0], lab.now_ns);
+    lab.neigh = lab.neigh_mgr.snapshot();
+    lab.service_pending();
+    let extra = lab.take_extra();
+    assert_eq!(extra.len(), 1);
+    assert_eq!(extra[0].0, 1);
+    assert_frame(&extra[0].1, "unres.syn.out");
+}
+
+#[test]
+fn held_packets_are_dropped_after_the_arp_timeout() {
+    let mut lab = Lab::new(classic());
+    assert!(matches!(lab.send("unres.syn.in", 0), Action::Held));
+    lab.take_extra();
+    lab.now_ns += 3_000_000_000;
+    lab.service_pending();
+    assert!(lab.take_extra().is_empty());
+    assert_eq!(lab.drops(pdrop(PipelineDrop::NeighUnresolved)), 1);
+}
+
+#[test]
+fn icmp_echo_for_vip_and_director_address() {
+    let mut lab = Lab::new(classic());
+    expect_tx(lab.send("echo.vip.in", 0), 0, "echo.vip.out");
+    expect_tx(lab.send("echo.dip.in", 0), 0, "echo.dip.out");
+}
+
+#[test]
+fn icmp_errors_follow_their_nat_connection_both_ways() {
+    let mut lab = Lab::new(classic());
+    for s in ["syn", "synack", "ack"] {
+        let (i, o) = if s == "synack" { (1, 0) } else { (0, 1) };
+        lab.pass(&format!("nat.{s}"), i, o);
+    }
+    let before = lab.stats(D_A);
+    lab.pass("icmpc", 0, 1);
+    lab.pass("icmprs", 1, 0);
+    assert_eq!(
+        lab.state_of(40000),
+        "ESTABLISHED",
+        "ICMP errors do not move TCP state"
+    );
+    assert_eq!(lab.load(D_A), (1, 0, 0));
+    let after = lab.stats(D_A);
+    assert_eq!(after.inpkts - before.inpkts, 1);
+    assert_eq!(after.outpkts - before.outpkts, 1);
+    // About a connection that does not exist: dropped.
+    let mut lab = Lab::new(classic());
+    lab.refuse("icmpc.in", 0, pdrop(PipelineDrop::IcmpNoConnection));
+    lab.refuse("icmprs.in", 1, pdrop(PipelineDrop::IcmpNoConnection));
+}
+
+#[test]
+fn flows_owned_by_another_worker_are_redirected_to_it() {
+    // Worker 0 of 2: the client endpoint's hash decides, in both directions.
+    let cfg = PipelineConfig::new(0, 2, 64);
+    let mut lab = Lab::with(cfg, classic());
+    let owner = |client: Ipv4Addr, port: u16| {
+        director::dataplane::steering::owner(IpAddr::V4(client), port, 2)
+    };
+    let flows = [
+        ("nat", C1, 40000u16),
+        ("rr2", C2, 40001),
+        ("rr3", C1, 40002),
+    ];
+    for (name, client, port) in flows {
+        let theirs = owner(client, port) != 0;
+        let a = lab.send(&format!("{name}.syn.in"), 0);
+        match (theirs, a) {
+            (true, Action::Redirect(1, _)) => {}
+            (false, Action::Tx(1, _)) => {}
+            (_, other) => panic!(
+                "{name}: owner {} got {}",
+                owner(client, port),
+                describe(&other)
+            ),
+        }
+    }
+    // A steered frame is processed wherever it lands.
+    let a = lab.send_bytes(get("st1.syn.in"), 0, true);
+    assert!(matches!(a, Action::Tx(1, _)), "{}", describe(&a));
+}

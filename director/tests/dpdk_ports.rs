@@ -375,7 +375,16 @@ fn port_lifecycle_handles_and_name_reuse() {
         );
         port.start().expect("start");
         assert!(port.link_up());
-        assert_eq!(port.mac().expect("mac").len(), 6);
+        assert_eq!(
+            port.mac().expect("mac"),
+            [0; 6],
+            "net_ring reports a zero MAC"
+        );
+        assert!(port.promiscuous());
+        port.set_promiscuous(false).expect("promiscuous off");
+        assert!(!port.promiscuous());
+        port.set_promiscuous(true).expect("promiscuous on");
+        assert!(port.promiscuous());
         let rx = port.rx_queue(0).expect("rx");
         assert!(
             matches!(port.rx_queue(0), Err(DpdkError::Busy(_))),
@@ -448,4 +457,42 @@ fn worker_threads_register_for_an_lcore_id() {
     .join()
     .expect("join");
     assert_eq!(in_use, (BURST as u32, 0));
+}
+
+#[test]
+fn null_port_mac_promiscuous_and_rx_from_its_pool() {
+    setup();
+    let pool = pool("p_null", 512);
+    let mut port = Port::probe_vdev("net_null_t,size=60").expect("probe net_null");
+    let mac = port.mac().expect("mac");
+    assert_ne!(mac, [0; 6]);
+    assert_eq!(
+        mac[0] & 0x03,
+        0x02,
+        "random MAC: locally administered unicast"
+    );
+    let (mut rx, mut tx) = bring_up(&mut port, 1, &pool);
+    // net_null has no promiscuous switch: a clear error, state unchanged.
+    let err = port.set_promiscuous(false).expect_err("ENOTSUP");
+    assert_eq!(
+        err,
+        DpdkError::Call {
+            what: "rte_eth_promiscuous_disable(net_null_t)".into(),
+            errno: 95
+        }
+    );
+    assert!(err.to_string().contains("Operation not supported"), "{err}");
+    // net_null receives packets of `size` bytes allocated from the queue's pool.
+    let mut got = MbufBurst::new();
+    assert_eq!(rx[0].rx_burst(&mut got), BURST);
+    assert!(got.as_slice().iter().all(|m| m.len() == 60));
+    assert_eq!(pool.in_use(), BURST as u32);
+    assert_eq!(
+        tx[0].tx_burst(&mut got),
+        BURST,
+        "net_null swallows everything"
+    );
+    assert_eq!(pool.in_use(), 0);
+    let st = port.stats().expect("stats");
+    assert_eq!((st.ipackets, st.opackets), (BURST as u64, BURST as u64));
 }

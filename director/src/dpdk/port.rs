@@ -57,12 +57,19 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
-/// Port ids owned by a live `Port`, so no id gets two owners.
-static OWNED: Mutex<[bool; sys::RTE_MAX_ETHPORTS as usize]> =
-    Mutex::new([false; sys::RTE_MAX_ETHPORTS as usize]);
+/// One slot per possible port id.
+type Owned = [bool; sys::RTE_MAX_ETHPORTS as usize];
 
-fn claim(id: u16, name: &str) -> Result<(), DpdkError> {
-    let mut owned = OWNED.lock().unwrap_or_else(|p| p.into_inner());
+/// Port ids owned by a live `Port`, so no id gets two owners. The lock is held while a port
+/// is created or closed: an id freed by a close cannot go to a new port before the close has
+/// released it here.
+static OWNED: Mutex<Owned> = Mutex::new([false; sys::RTE_MAX_ETHPORTS as usize]);
+
+fn owned_ports() -> std::sync::MutexGuard<'static, Owned> {
+    OWNED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn claim(owned: &mut Owned, id: u16, name: &str) -> Result<(), DpdkError> {
     let slot = owned
         .get_mut(id as usize)
         .ok_or_else(|| DpdkError::InvalidArgument(format!("port id {id} out of range")))?;
@@ -73,13 +80,6 @@ fn claim(id: u16, name: &str) -> Result<(), DpdkError> {
     }
     *slot = true;
     Ok(())
-}
-
-fn release(id: u16) {
-    let mut owned = OWNED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(slot) = owned.get_mut(id as usize) {
-        *slot = false;
-    }
 }
 
 /// State shared by the `Port` and its queue handles; closing happens when it drops.
@@ -127,19 +127,35 @@ impl Port {
             )));
         }
         let cargs = c_string("devargs", devargs)?;
+        let mut owned = owned_ports();
         // SAFETY: cargs is a valid C string for the call; the EAL is up (probe is locked
         // internally).
         let ret = unsafe { sys::rte_dev_probe(cargs.as_ptr()) };
         check(|| format!("rte_dev_probe({devargs})"), ret)?;
         let id = port_id_by_name(name)?;
-        Port::own(id, name.to_owned(), true, Vec::new(), Vec::new())
+        Port::own(
+            &mut owned,
+            id,
+            name.to_owned(),
+            true,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     /// Takes an existing port by name (e.g. one created by an EAL `--vdev=` argument).
     pub fn by_name(name: &str) -> Result<Port, DpdkError> {
         eal::ensure()?;
+        let mut owned = owned_ports();
         let id = port_id_by_name(name)?;
-        Port::own(id, name.to_owned(), false, Vec::new(), Vec::new())
+        Port::own(
+            &mut owned,
+            id,
+            name.to_owned(),
+            false,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     /// Creates a port over mbuf rings (`rte_eth_from_rings`): rx queue `i` dequeues from
@@ -164,6 +180,7 @@ impl Port {
             .collect::<Result<Vec<_>, _>>()?;
         let rx: Vec<*mut sys::rte_ring> = rx_rings.iter().map(|r| r.as_ptr()).collect();
         let tx: Vec<*mut sys::rte_ring> = tx_rings.iter().map(|r| r.as_ptr()).collect();
+        let mut owned = owned_ports();
         // SAFETY: cname and both pointer arrays are valid for the call; the rings stay alive
         // (and rx rings unconsumed by others) as long as the port, which keeps their handles.
         let ret = unsafe {
@@ -182,6 +199,7 @@ impl Port {
             )));
         }
         Port::own(
+            &mut owned,
             ret as u16,
             format!("net_ring_{name}"),
             true,
@@ -191,13 +209,14 @@ impl Port {
     }
 
     fn own(
+        owned: &mut Owned,
         id: u16,
         name: String,
         remove_device: bool,
         rx_rings: Vec<RingConsumer>,
         tx_rings: Vec<Arc<MbufRing>>,
     ) -> Result<Port, DpdkError> {
-        claim(id, &name)?;
+        claim(owned, id, &name)?;
         Ok(Port {
             shared: Arc::new(PortShared {
                 id,
@@ -483,8 +502,9 @@ impl Port {
                 sys::rte_eth_promiscuous_disable(self.id())
             }
         };
+        let call = if on { "enable" } else { "disable" };
         check(
-            || format!("rte_eth_promiscuous_enable({on}, {})", self.name()),
+            || format!("rte_eth_promiscuous_{call}({})", self.name()),
             ret,
         )?;
         Ok(())
@@ -661,6 +681,7 @@ impl Drop for PortShared {
             // SAFETY: nobody polls the port any more.
             unsafe { sys::rte_eth_dev_stop(id) };
         }
+        let mut owned = owned_ports();
         let mut device: *mut sys::rte_device = std::ptr::null_mut();
         if self.remove_device {
             // SAFETY: rte_eth_dev_info is a plain C struct; all-zero is valid.
@@ -677,7 +698,7 @@ impl Drop for PortShared {
             // registered on its bus after the ethdev close; removing it frees its name.
             unsafe { sys::rte_dev_remove(device) };
         }
-        release(id);
+        owned[id as usize] = false;
         // Fields drop after this: pools and rings outlive the closed port.
     }
 }

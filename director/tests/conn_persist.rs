@@ -231,3 +231,50 @@ fn fwmark_templates() {
     assert!(t.insert_template(new, 0).is_err());
     t.check_consistency().unwrap();
 }
+
+#[test]
+fn clear_reports_everything_including_controlling_templates() {
+    let mut t = ConnTable::with_capacity(16, Timeouts::default());
+    let (c1, tm, _) = connect(&mut t, Ipv4Addr::new(198, 51, 100, 1), 1, 0, 1, |_| true);
+    let (c2, _, _) = connect(&mut t, Ipv4Addr::new(198, 51, 100, 2), 2, 0, 1, |_| true);
+    // remove() defers a template that still controls conns...
+    assert_eq!(t.remove(tm), None);
+    assert_eq!(t.len(), 3);
+    // ...clear() does not.
+    let mut seen = Vec::new();
+    t.clear(|i, c| seen.push((i, c.load_class())));
+    seen.sort_by_key(|(i, _)| *i);
+    let mut want = vec![
+        (c1, LoadClass::Active),
+        (c2, LoadClass::Active),
+        (tm, LoadClass::Persistent),
+    ];
+    want.sort_by_key(|(i, _)| *i);
+    assert_eq!(seen, want);
+    assert!(t.is_empty());
+    t.check_consistency().unwrap();
+    assert_eq!(
+        t.advance(10_000, usize::MAX, |_, _| panic!("nothing left"))
+            .expired,
+        0
+    );
+    // Usable again, at full capacity.
+    for i in 0..16u16 {
+        let new = NewConn {
+            proto: Protocol::Udp,
+            caddr: Ipv4Addr::new(198, 51, 100, 1),
+            cport: i,
+            vaddr: VIP,
+            vport: 53,
+            daddr: Ipv4Addr::new(192, 0, 2, 1),
+            dport: 53,
+            fwd: ForwardMethod::Route,
+            dest_id: 1,
+            service_id: 1,
+            template: None,
+        };
+        t.insert(new, 10_000).unwrap();
+    }
+    t.check_consistency().unwrap();
+    assert_eq!(t.len(), 16);
+}

@@ -48,6 +48,7 @@ enum Op {
         dt: u16,
         max: u8,
     },
+    Clear,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,6 +62,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0..FLAG_SETS.len()).prop_map(|(pick, flags)| Op::Reuse { pick, flags }),
         1 => any::<usize>().prop_map(|pick| Op::Remove { pick }),
         2 => (0..400u16, 0..20u8).prop_map(|(dt, max)| Op::Advance { dt, max }),
+        1 => Just(Op::Clear),
     ]
 }
 
@@ -362,6 +364,14 @@ fn run(ops: Vec<Op>) {
                     for (_, c) in t.iter() {
                         assert!(c.expires() > now, "due entry left behind: {c:?}");
                     }
+                }
+            }
+            Op::Clear => {
+                let mut gone = Vec::new();
+                t.clear(|i, c| gone.push((i, *c)));
+                assert_eq!(gone.len(), m.live.len());
+                for (i, c) in gone {
+                    m.unbind(i, &c);
                 }
             }
         }

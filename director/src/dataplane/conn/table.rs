@@ -399,19 +399,9 @@ impl<A: ConnAddr> ConnTable<A> {
             capacity < NIL as usize,
             "connection table capacity {capacity} too large"
         );
-        let mut slab = vec![Conn::VACANT; capacity];
-        // Free list threaded through the timer links, lowest index first.
-        for (i, c) in slab.iter_mut().enumerate() {
-            let next = if i + 1 < capacity {
-                (i + 1) as u32
-            } else {
-                NIL
-            };
-            c.timer.set_next(next);
-        }
-        ConnTable {
-            slab,
-            free_head: if capacity > 0 { 0 } else { NIL },
+        let mut table = ConnTable {
+            slab: vec![Conn::VACANT; capacity],
+            free_head: NIL,
             len: 0,
             // Twice the need: hashbrown then never grows, only rehashes in place.
             inbound: HashTable::with_capacity(capacity.saturating_mul(2)),
@@ -419,7 +409,24 @@ impl<A: ConnAddr> ConnTable<A> {
             wheel: TimerWheel::new(WHEEL_SLOTS),
             timeouts,
             seed: random_seed(),
+        };
+        table.reset_slab();
+        table
+    }
+
+    /// Marks every slab entry vacant and threads the free list through them, lowest first.
+    fn reset_slab(&mut self) {
+        let capacity = self.slab.len();
+        for (i, c) in self.slab.iter_mut().enumerate() {
+            *c = Conn::VACANT;
+            c.timer.set_next(if i + 1 < capacity {
+                (i + 1) as u32
+            } else {
+                NIL
+            });
         }
+        self.free_head = if capacity > 0 { 0 } else { NIL };
+        self.len = 0;
     }
 
     /// Number of live entries (connections and templates).
@@ -718,6 +725,19 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         self.wheel.disarm(&mut self.slab, idx.0);
         Some(self.free_entry(idx.0))
+    }
+
+    /// Empties the table (daemon shutdown, flushing a worker): every live entry, templates
+    /// included, is passed to `f` with its index so the caller unbinds it, then all are
+    /// freed. Slow path, O(capacity); allocates nothing.
+    pub fn clear(&mut self, mut f: impl FnMut(ConnIdx, &Conn<A>)) {
+        for (idx, c) in self.iter() {
+            f(idx, c);
+        }
+        self.reset_slab();
+        self.inbound.clear();
+        self.reply.clear();
+        self.wheel.clear();
     }
 
     /// Takes an invalidated template out of the inbound index (it lingers until its timer).

@@ -75,6 +75,13 @@ impl TimerWheel {
         }
     }
 
+    /// Unlinks everything at once (the owner frees its entries itself); the cursor stays, so
+    /// later deadlines keep their meaning.
+    pub fn clear(&mut self) {
+        self.heads.fill(NIL);
+        self.firing = NIL;
+    }
+
     /// Number of slots (seconds in one turn).
     pub fn slots(&self) -> usize {
         self.heads.len()

@@ -105,13 +105,17 @@ fn exercise(frame: &[u8], meta: &PacketMeta, own_meta: bool) {
     };
     let offending = frame.get(usize::from(meta.l3_offset)..).unwrap_or(&[]);
     let mut out = [0u8; icmp_build::MAX_ERROR_FRAME_LEN];
-    for built in [
-        icmp_build::dest_unreachable(&mut out, &l2, Ipv4Addr::LOCALHOST, offending, 4, 1400),
-        icmp_build::time_exceeded(&mut out, &l2, Ipv4Addr::LOCALHOST, offending, 0),
-    ] {
+    for time_exceeded in [false, true] {
+        let src = Ipv4Addr::LOCALHOST;
+        let built = if time_exceeded {
+            icmp_build::time_exceeded(&mut out, &l2, src, offending, 0)
+        } else {
+            icmp_build::dest_unreachable(&mut out, &l2, src, offending, 4, 1400)
+        };
         if let Ok(n) = built {
             let m = parse_frame(&out[..n]).expect("built errors parse");
             assert_eq!(m.kind, PacketKind::Icmp);
+            assert_eq!(m.icmp_type, if time_exceeded { 11 } else { 3 });
             assert_eq!(checksum::checksum(&out[usize::from(m.l4_offset)..n]), 0);
         }
     }

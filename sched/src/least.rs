@@ -321,3 +321,57 @@ impl crate::Scheduler for LeastSched {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{new_loads, DestSpec};
+
+    fn dests(n: usize) -> Dests {
+        let specs: Vec<DestSpec> = (0..n)
+            .map(|i| DestSpec {
+                addr: std::net::IpAddr::from([10, 0, 0, i as u8]),
+                port: 80,
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+            })
+            .collect();
+        Dests::new(&specs, &new_loads(n))
+    }
+
+    #[test]
+    fn newest_tree_owns_the_links_and_old_one_relinks_after_drop() {
+        let d = dests(5);
+        let old = LeastPicker::new(Metric::Wlc, &d);
+        assert!(d
+            .loads
+            .iter()
+            .all(|l| l.tree_id.load(Relaxed) == old.tree.id));
+        let new = LeastPicker::new(Metric::Wlc, &d);
+        assert!(d
+            .loads
+            .iter()
+            .all(|l| l.tree_id.load(Relaxed) == new.tree.id));
+        assert!(!old.activate(), "an older tree cannot steal the links");
+        d.loads[0].bind(true);
+        // the new tree's root moved on its own (O(1) path), the old tree's did not
+        assert_eq!(new.tree.root(), 1);
+        assert_eq!(old.tree.root(), 0);
+        assert_eq!(old.pick(), Some(1), "old tree falls back to the exact scan");
+        drop(new);
+        assert!(d
+            .loads
+            .iter()
+            .all(|l| l.tree_id.load(Relaxed) == 0 && l.link.load().is_none()));
+        assert_eq!(old.pick(), Some(1));
+        assert!(
+            d.loads
+                .iter()
+                .all(|l| l.tree_id.load(Relaxed) == old.tree.id),
+            "relinked"
+        );
+        d.loads[1].bind(true);
+        assert_eq!(old.tree.root(), 2);
+    }
+}

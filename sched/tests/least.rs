@@ -212,3 +212,74 @@ proptest! {
         }
     }
 }
+
+/// Four threads bind/unbind/cross concurrently (each only unbinds what it bound); afterwards the
+/// lock-free tree must agree with the kernel's scan, and every pick along the way must be an
+/// available destination.
+#[test]
+fn concurrent_updates_leave_an_exact_tree() {
+    let weights: Vec<(u8, u32)> = (1..=50).map(|i| (i, 1 + (i as u32 % 3))).collect();
+    let s = Service::with(&weights);
+    for i in [3usize, 17, 40] {
+        s.loads[i].set_thresholds(40, 10);
+    }
+    let w: Vec<u32> = s.specs.iter().map(|d| d.weight).collect();
+    for name in ["lc", "wlc", "sed", "nq"] {
+        let sch = s.build(name, None);
+        std::thread::scope(|sc| {
+            for t in 0..4u64 {
+                let (s, sch, w) = (&s, &sch, &w);
+                sc.spawn(move || {
+                    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                    let mut mine: Vec<(usize, bool)> = Vec::new();
+                    for _ in 0..20_000 {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        match rng % 4 {
+                            0 | 1 => {
+                                if let Some(i) = sch.schedule(&flow(0)) {
+                                    assert!(w[i] > 0, "quiesced pick");
+                                    let active = rng & 16 != 0;
+                                    s.loads[i].bind(active);
+                                    mine.push((i, active));
+                                }
+                            }
+                            2 => {
+                                if let Some((i, a)) = mine.pop() {
+                                    s.loads[i].unbind(a);
+                                }
+                            }
+                            _ => {
+                                if let Some(c) = mine.last_mut() {
+                                    s.loads[c.0].set_active(c.1, !c.1);
+                                    c.1 = !c.1;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let loads: Vec<&DestLoad> = s.loads.iter().map(|l| &**l).collect();
+        assert_eq!(
+            sch.schedule(&flow(0)),
+            kernel_pick(name, &w, &loads),
+            "{name}"
+        );
+        // drain everything: all counts back to 0, still exact
+        for l in &s.loads {
+            while l.active() > 0 {
+                l.unbind(true);
+            }
+            while l.inactive() > 0 {
+                l.unbind(false);
+            }
+        }
+        assert_eq!(
+            sch.schedule(&flow(0)),
+            kernel_pick(name, &w, &loads),
+            "{name} drained"
+        );
+    }
+}

@@ -12,8 +12,9 @@ use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-use director::cli::args::{parse, usage, version_line, Invocation, ParseError};
+use director::cli::args::{parse, Invocation, ParseError};
 use director::cli::restore::restore_lines;
+use director::cli::usage::{usage, version_line};
 use director::control::client::{socket_path, ClientError, ControlClient, DEFAULT_TIMEOUT};
 use director::control::protocol::Response;
 

@@ -248,3 +248,60 @@ fn embedded_flow_reads_the_quote_for_the_reverse_lookup() {
         Err(DropReason::NotIcmpError)
     );
 }
+
+#[test]
+fn tunnel_outer_header_field_by_field() {
+    for (name, inner_tos, outer_tos, df) in [
+        ("tun_tcp_df", 0x28, 0x28, true),
+        ("tun_udp_ce_no_df", 0xbb, 0xba, false),
+        ("tun_vlan_ect1_padded", 0x01, 0x01, true),
+    ] {
+        let case = cases::load()
+            .into_iter()
+            .find(|c| c.name == name)
+            .expect("golden case");
+        let meta = parse_frame(&case.input).expect("valid");
+        let l2 = usize::from(meta.l3_offset);
+        let mut buf = vec![0xee; tun::OUTER_HEADER_LEN];
+        buf.extend_from_slice(&case.input);
+        let (src, dst) = (
+            Ipv4Addr::new(198, 51, 100, 1),
+            Ipv4Addr::new(198, 51, 100, 10),
+        );
+        tun::encap(&mut buf, &meta, src, dst, 0x0777).expect("encapsulated");
+        assert_eq!(
+            buf[..l2],
+            case.input[..l2],
+            "{name}: L2 header moved intact"
+        );
+        let outer = ipv4::Packet::new_checked(&buf[l2..]).expect("outer header");
+        assert_eq!((outer.version(), outer.header_len()), (4, 20), "{name}");
+        assert_eq!(outer.tos(), outer_tos, "{name}: tos");
+        assert_eq!(outer.total_len(), meta.total_len + 20, "{name}: length");
+        assert_eq!(outer.ident(), 0x0777, "{name}: ident");
+        assert_eq!(outer.dont_frag(), df, "{name}: DF copied");
+        assert!(!outer.is_fragment(), "{name}: MF/offset clear");
+        assert_eq!(outer.ttl(), meta.ttl - 1, "{name}: TTL after decrement");
+        assert_eq!(outer.protocol(), 4, "{name}: IPIP");
+        assert!(outer.verify_checksum(), "{name}: outer checksum");
+        assert_eq!((outer.src_addr(), outer.dst_addr()), (src, dst), "{name}");
+        let inner = ipv4::Packet::new_checked(outer.payload()).expect("inner header");
+        assert_eq!(inner.tos(), inner_tos, "{name}: inner TOS untouched");
+        assert_eq!(inner.ttl(), meta.ttl - 1, "{name}: inner TTL decremented");
+        assert!(inner.verify_checksum(), "{name}: inner checksum patched");
+        let inner_l4 = l2 + 20 + usize::from(meta.ip_header_len);
+        let orig_l4 = usize::from(meta.l4_offset);
+        assert_eq!(
+            buf[inner_l4..],
+            case.input[orig_l4..],
+            "{name}: payload and padding kept"
+        );
+    }
+    assert_eq!(tun::mtu_check(1480, 1500, true), tun::TunMtu::Ok);
+    assert_eq!(
+        tun::mtu_check(1500, 1500, true),
+        tun::TunMtu::NeedFrag { mtu: 1480 }
+    );
+    assert_eq!(tun::mtu_check(1500, 1500, false), tun::TunMtu::Fragment);
+    assert_eq!(tun::mtu_check(60, 80, false), tun::TunMtu::TooSmall);
+}

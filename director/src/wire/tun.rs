@@ -2,8 +2,9 @@
 //!
 //! Outer header: IHL 5, protocol 4, source = the director's address toward the real server,
 //! destination = the real server, TTL = the inner TTL after the forwarding decrement, TOS =
-//! the inner TOS with ECN encapsulated per RFC 6040 normal mode (`INET_ECN_encapsulate`: ECN
-//! copied, CE sent as ECT(0)), DF copied from the inner header, checksum filled. The
+//! the inner TOS with ECN encapsulated per RFC 6040 (`INET_ECN_encapsulate(tos, tos)` in
+//! `ip_vs_prepare_tunneled_skb`: DSCP and ECN copied, CE sent as ECT(0)), DF copied from the
+//! inner header (IPVS's default `pmtu_disc=1`), checksum filled. The
 //! identification is the caller's `ident` (a per-worker counter is enough: it only matters if
 //! the outer packet is fragmented, i.e. DF clear; Linux uses a hashed per-destination counter).
 //! The inner packet is only touched by the TTL decrement (with its checksum patched).

@@ -373,6 +373,16 @@ fn port_lifecycle_handles_and_name_reuse() {
             port.setup_rx_queue(1, 128, &pool).is_err(),
             "queue 1 not configured"
         );
+        {
+            // Polling before start is harmless: nothing arrives.
+            let mut early = port.rx_queue(0).expect("rx before start");
+            let mut b = MbufBurst::new();
+            assert_eq!(early.rx_burst(&mut b), 0);
+            let mut tx = port.tx_queue(0).expect("tx before start");
+            let mut out = burst_of(&pool, &[frame(7, 10)]);
+            assert_eq!(tx.tx_burst(&mut out), 0);
+            assert_eq!(out.len(), 1, "unsent frame stays with the caller");
+        }
         port.start().expect("start");
         assert!(port.link_up());
         assert_eq!(

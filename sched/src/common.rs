@@ -17,6 +17,8 @@ pub(crate) struct Dests {
     pub loads: Box<[Arc<DestLoad>]>,
     /// Identity (address, port) of each destination, for carrying state across rebuilds.
     pub keys: Box<[(IpAddr, u16)]>,
+    /// (u_threshold, l_threshold) as configured, to tell an edit from an unrelated rebuild.
+    pub thresholds: Box<[(u32, u32)]>,
 }
 
 impl Dests {
@@ -25,6 +27,10 @@ impl Dests {
             weights: specs.iter().map(|d| d.weight).collect(),
             loads: loads.to_vec().into_boxed_slice(),
             keys: specs.iter().map(|d| (d.addr, d.port)).collect(),
+            thresholds: specs
+                .iter()
+                .map(|d| (d.u_threshold, d.l_threshold))
+                .collect(),
         }
     }
 
@@ -43,6 +49,14 @@ impl Dests {
     pub fn overhead(&self, i: usize) -> u64 {
         let l = &self.loads[i];
         ((l.active() as u64) << 8) + l.inactive() as u64
+    }
+
+    /// Same destinations, order, weights and thresholds: a rebuild for another service's sake,
+    /// not an add/edit/del of this one.
+    pub fn same_config(&self, other: &Dests) -> bool {
+        self.keys == other.keys
+            && self.weights == other.weights
+            && self.thresholds == other.thresholds
     }
 
     /// Index in `self` of the destination `key`, if present.

@@ -39,7 +39,8 @@
 //! - rr keeps its cursor on the same destination across rebuilds, and moves it to the previous
 //!   one when that destination is deleted (the kernel's list-pointer behaviour). A rebuild that
 //!   changes several destinations at once is treated as one change.
-//! - wrr applies the cw reset rule once per rebuild (the kernel: once per add/edit/del).
+//! - wrr applies the cw reset rule once per rebuild that changes its list (the kernel: once
+//!   per add/edit/del); a rebuild with an identical list keeps its position.
 //! - mh's `last_weight` (quiesced destinations keep their slots) is kept on [`DestLoad`]: keep
 //!   the same `Arc<DestLoad>` when a destination is edited.
 //! - lblc/lblcr: the cache is a fixed 1024 x 16-slot table (no GC timer; least recently used

@@ -6,7 +6,8 @@
 //! termination rules (`last_pass`, `restarted`, `stop`) are kept, so "all overloaded" ends the
 //! same way and leaves the same state. On every rebuild (the kernel's add/del/edit) the
 //! position resets to the head and cw follows the kernel's rule: cw = mw if cw > mw or cw == 0,
-//! else if di > 1, cw = (cw / di) * di + 1.
+//! else if di > 1, cw = (cw / di) * di + 1. A rebuild with an identical destination list
+//! (same order, weights, thresholds: another service changed) keeps the state as it is.
 //!
 //! Speed: the "next destination with weight >= cw" step is a descent in a static max-tree over
 //! the weights (O(log n), O(1) when the next destination qualifies) instead of the kernel's
@@ -39,7 +40,9 @@ pub(crate) fn build(dests: Dests, prev: Option<&dyn Scheduler>) -> Box<dyn Sched
     let prev = prev
         .and_then(|p| p.as_any())
         .and_then(|a| a.downcast_ref::<WeightedRoundRobin>());
-    let cw = match prev.map(|p| (p.state.load(Relaxed) as u32) as i64) {
+    let prev_state = prev.map(|p| p.state.load(Relaxed));
+    let unchanged = prev.is_some_and(|p| p.dests.same_config(&dests));
+    let cw = match prev_state.map(|s| (s as u32) as i64) {
         Some(cw) if cw > mw || cw == 0 => mw,
         Some(cw) if di > 1 => (cw / di) * di + 1,
         Some(cw) => cw,
@@ -57,7 +60,12 @@ pub(crate) fn build(dests: Dests, prev: Option<&dyn Scheduler>) -> Box<dyn Sched
         size,
         di,
         mw,
-        state: AtomicU64::new(pack(NONE, cw)),
+        // A rebuild that did not touch this service (nothing for the kernel to call
+        // dest_changed about) keeps the exact position.
+        state: AtomicU64::new(match prev_state {
+            Some(st) if unchanged => st,
+            _ => pack(NONE, cw),
+        }),
     })
 }
 

@@ -119,3 +119,16 @@ fn wrr_overload_and_all_quiesced() {
     let sch = s.build("wrr", Some(&*sch));
     assert_eq!(letters(&s.picks(&*sch, 2)), "--");
 }
+
+#[test]
+fn wrr_rebuild_without_change_keeps_position() {
+    let s = Service::with(&[(3, 2), (2, 3), (1, 4)]);
+    let sch = s.build("wrr", None);
+    assert_eq!(letters(&s.picks(&*sch, 4)), "ABAC");
+    let sch = s.build("wrr", Some(&*sch)); // e.g. another service was edited
+    assert_eq!(letters(&s.picks(&*sch, 5)), "BACBA");
+    let rr = s.build("rr", None);
+    assert_eq!(letters(&s.picks(&*rr, 2)), "CB");
+    let rr = s.build("rr", Some(&*rr));
+    assert_eq!(letters(&s.picks(&*rr, 2)), "AC");
+}

@@ -3,7 +3,8 @@
 //! - [`key`]: the address type ([`ConnAddr`]: IPv4 now, IPv6 later) and [`FlowKey`].
 //! - [`tcp_state`]: the IPVS TCP state machine, [`Direction`], [`Timeouts`].
 //! - [`timer`]: the hashed timer wheel threaded through the table's entries.
-//! - [`table`]: [`ConnTable`] (slab + hashbrown indexes + wheel) and [`Conn`].
+//! - [`entry`]: one entry, [`Conn`] (56 bytes for IPv4), and [`ConnIdx`].
+//! - [`table`]: [`ConnTable`] (slab + hashbrown indexes + wheel).
 //! - [`persist`]: persistence templates.
 //!
 //! Per packet the worker does: `lookup_in` / `lookup_reply` (or `lookup_burst` for a burst),
@@ -14,16 +15,16 @@
 //!
 //! Times are whole seconds from any monotonic origin the worker chooses (`u32`).
 
+mod check;
+pub mod entry;
 pub mod key;
 pub mod persist;
 pub mod table;
 pub mod tcp_state;
 pub mod timer;
 
+pub use entry::{Conn, ConnIdx, ConnState, LoadClass};
 pub use key::{ConnAddr, FlowKey};
 pub use persist::{NewTemplate, TemplateKey};
-pub use table::{
-    AdvanceStats, Conn, ConnIdx, ConnState, ConnTable, InsertError, LoadChange, LoadClass, NewConn,
-    StateChange,
-};
+pub use table::{AdvanceStats, ConnTable, InsertError, LoadChange, NewConn, StateChange};
 pub use tcp_state::{tcp_flags, Direction, StateTable, TcpState, Timeouts};

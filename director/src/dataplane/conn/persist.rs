@@ -13,8 +13,9 @@
 //!    `table.insert_template(..)` (bind it as persistent);
 //! 3. `table.insert(NewConn { template: Some(t), .. })`.
 
+use super::entry::{flag, fwd_to_u8, Conn, ConnIdx};
 use super::key::{ConnAddr, FlowKey};
-use super::table::{flag, fwd_to_u8, Conn, ConnIdx, ConnTable, InsertError};
+use super::table::{ConnTable, InsertError};
 use super::tcp_state::TcpState;
 use super::timer::{TimerNode, NIL};
 use crate::model::{ForwardMethod, Protocol};

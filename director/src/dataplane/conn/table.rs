@@ -10,53 +10,16 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashTable;
 
+use super::entry::{flag, fwd_to_u8, Conn, ConnIdx, ConnState};
 use super::key::{random_seed, ConnAddr, FlowKey};
 use super::tcp_state::{next_state, tcp_flags, Direction, StateTable, TcpState, Timeouts};
-use super::timer::{TimerLinks, TimerNode, TimerWheel, NIL};
+use super::timer::{TimerNode, TimerWheel, NIL};
 use crate::model::{ForwardMethod, Protocol};
 
 /// Seconds in one turn of the timer wheel; longer timeouts come around again.
 const WHEEL_SLOTS: usize = 4096;
 /// Lookups of a burst are staged in chunks of this many keys.
 const BURST_CHUNK: usize = 32;
-
-/// Entry flag bits.
-pub(super) mod flag {
-    /// The slab entry holds a connection or template.
-    pub const LIVE: u8 = 1 << 0;
-    /// A persistence template (IP_VS_CONN_F_TEMPLATE).
-    pub const TEMPLATE: u8 = 1 << 1;
-    /// Counted as an inactive connection (IP_VS_CONN_F_INACTIVE).
-    pub const INACTIVE: u8 = 1 << 2;
-    /// No server-to-client packet seen yet / none expected: DR and TUN (IP_VS_CONN_F_NOOUTPUT).
-    pub const NO_OUTPUT: u8 = 1 << 3;
-    /// Reachable through the reply index (NAT).
-    pub const REPLY_KEY: u8 = 1 << 4;
-    /// An invalidated template: no longer in the inbound index, freed when its timer runs out.
-    pub const UNHASHED: u8 = 1 << 5;
-}
-
-/// Index of an entry in a [`ConnTable`]. Valid until the entry is removed or expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnIdx(pub(crate) u32);
-
-impl ConnIdx {
-    /// The slab index.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-/// What a connection counts as on its destination (`sched::DestLoad`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadClass {
-    /// ActiveConn.
-    Active,
-    /// InActConn.
-    Inactive,
-    /// PersistConn (a persistence template).
-    Persistent,
-}
 
 /// Whether a state change moved the connection across the active/inactive line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,28 +30,6 @@ pub enum LoadChange {
     Activated,
     /// Was active, now inactive: the caller moves one count from ActiveConn to InActConn.
     Deactivated,
-}
-
-/// Protocol state of a connection as listings show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnState {
-    /// A TCP connection (or TCP template, always NONE).
-    Tcp(TcpState),
-    /// A UDP connection or template (state "UDP").
-    Udp,
-    /// A firewall-mark template (protocol 0, state NONE).
-    Ip,
-}
-
-impl ConnState {
-    /// Name as `ipvsadm -L -c` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConnState::Tcp(s) => s.name(),
-            ConnState::Udp => "UDP",
-            ConnState::Ip => "NONE",
-        }
-    }
 }
 
 /// Result of [`ConnTable::on_packet`].
@@ -153,207 +94,6 @@ pub struct NewConn<A: ConnAddr> {
     pub template: Option<ConnIdx>,
 }
 
-/// One connection or persistence template (IPVS's `struct ip_vs_conn`): 56 bytes for IPv4.
-///
-/// For a template the "client" is the masked client network with port 0 and the "virtual"
-/// side is the service (or the fwmark as an address, with protocol 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Conn<A: ConnAddr> {
-    pub(super) caddr: A,
-    pub(super) vaddr: A,
-    pub(super) daddr: A,
-    pub(super) cport: u16,
-    pub(super) vport: u16,
-    pub(super) dport: u16,
-    pub(super) proto: u8,
-    pub(super) state: u8,
-    pub(super) flags: u8,
-    pub(super) fwd: u8,
-    pub(super) dest_id: u32,
-    pub(super) service_id: u32,
-    /// Absolute second the entry expires at (the timer may be armed earlier; never later).
-    pub(super) expires: u32,
-    /// Controlling template's slab index, or NIL.
-    pub(super) tmpl: u32,
-    /// Templates: number of connections this template controls.
-    pub(super) n_control: u32,
-    pub(super) timer: TimerNode,
-}
-
-impl<A: ConnAddr> TimerLinks for Conn<A> {
-    fn timer(&self) -> &TimerNode {
-        &self.timer
-    }
-    fn timer_mut(&mut self) -> &mut TimerNode {
-        &mut self.timer
-    }
-}
-
-pub(super) fn fwd_to_u8(fwd: ForwardMethod) -> u8 {
-    match fwd {
-        ForwardMethod::Route => 0,
-        ForwardMethod::Tunnel => 1,
-        ForwardMethod::Masq => 2,
-    }
-}
-
-impl<A: ConnAddr> Conn<A> {
-    const VACANT: Self = Conn {
-        caddr: A::ZERO,
-        vaddr: A::ZERO,
-        daddr: A::ZERO,
-        cport: 0,
-        vport: 0,
-        dport: 0,
-        proto: 0,
-        state: 0,
-        flags: 0,
-        fwd: 0,
-        dest_id: 0,
-        service_id: 0,
-        expires: 0,
-        tmpl: NIL,
-        n_control: 0,
-        timer: TimerNode::UNLINKED,
-    };
-
-    /// IP protocol number (6, 17; 0 for firewall-mark templates).
-    pub fn proto(&self) -> u8 {
-        self.proto
-    }
-    /// Protocol as `ipvsadm -L -c` prints it: "TCP", "UDP", "IP".
-    pub fn proto_label(&self) -> &'static str {
-        match self.proto {
-            6 => Protocol::Tcp.label(),
-            17 => Protocol::Udp.label(),
-            _ => "IP",
-        }
-    }
-    /// Client address (masked client network for templates).
-    pub fn caddr(&self) -> A {
-        self.caddr
-    }
-    /// Client port (0 for templates).
-    pub fn cport(&self) -> u16 {
-        self.cport
-    }
-    /// Virtual address (the fwmark as an address for fwmark templates).
-    pub fn vaddr(&self) -> A {
-        self.vaddr
-    }
-    /// Virtual port.
-    pub fn vport(&self) -> u16 {
-        self.vport
-    }
-    /// Real server address.
-    pub fn daddr(&self) -> A {
-        self.daddr
-    }
-    /// Real server port.
-    pub fn dport(&self) -> u16 {
-        self.dport
-    }
-    /// Destination id (checked by the worker against its snapshot).
-    pub fn dest_id(&self) -> u32 {
-        self.dest_id
-    }
-    /// Service id.
-    pub fn service_id(&self) -> u32 {
-        self.service_id
-    }
-    /// Forwarding method.
-    pub fn forward(&self) -> ForwardMethod {
-        match self.fwd {
-            1 => ForwardMethod::Tunnel,
-            2 => ForwardMethod::Masq,
-            _ => ForwardMethod::Route,
-        }
-    }
-    /// Whether this is a persistence template.
-    pub fn is_template(&self) -> bool {
-        self.flags & flag::TEMPLATE != 0
-    }
-    /// Whether the entry is reachable by its reply key (NAT).
-    pub fn has_reply_key(&self) -> bool {
-        self.flags & flag::REPLY_KEY != 0
-    }
-    /// Whether the entry sees only client-to-server packets so far (DR/TUN; IPVS's NOOUTPUT).
-    pub fn is_input_only(&self) -> bool {
-        self.flags & flag::NO_OUTPUT != 0
-    }
-    /// What the entry counts as on its destination.
-    pub fn load_class(&self) -> LoadClass {
-        if self.is_template() {
-            LoadClass::Persistent
-        } else if self.flags & flag::INACTIVE != 0 {
-            LoadClass::Inactive
-        } else {
-            LoadClass::Active
-        }
-    }
-    /// Protocol state.
-    pub fn state(&self) -> ConnState {
-        match self.proto {
-            6 => ConnState::Tcp(TcpState::from_u8(self.state)),
-            17 => ConnState::Udp,
-            _ => ConnState::Ip,
-        }
-    }
-    /// State name as `ipvsadm -L -c` prints it.
-    pub fn state_name(&self) -> &'static str {
-        self.state().name()
-    }
-    /// Absolute second the entry expires at.
-    pub fn expires(&self) -> u32 {
-        self.expires
-    }
-    /// Seconds left at `now` (0 once due).
-    pub fn expires_in(&self, now: u32) -> u32 {
-        self.expires.saturating_sub(now)
-    }
-    /// The controlling persistence template.
-    pub fn template(&self) -> Option<ConnIdx> {
-        (self.tmpl != NIL).then_some(ConnIdx(self.tmpl))
-    }
-    /// Templates: how many connections it controls.
-    pub fn controlled(&self) -> u32 {
-        self.n_control
-    }
-
-    fn is_live(&self) -> bool {
-        self.flags & flag::LIVE != 0
-    }
-
-    /// The inbound key (for templates: the template key).
-    pub fn inbound_key(&self) -> FlowKey<A> {
-        FlowKey::new(self.proto, self.caddr, self.cport, self.vaddr, self.vport)
-    }
-
-    /// The reply key `(proto, real server, client)`, meaningful when [`Conn::has_reply_key`].
-    pub fn reply_key(&self) -> FlowKey<A> {
-        FlowKey::new(self.proto, self.daddr, self.dport, self.caddr, self.cport)
-    }
-
-    #[inline(always)]
-    fn matches_inbound(&self, k: &FlowKey<A>, template: bool) -> bool {
-        self.caddr == k.saddr
-            && self.vaddr == k.daddr
-            && self.cport == k.sport
-            && self.vport == k.dport
-            && self.proto == k.proto
-            && self.is_template() == template
-    }
-
-    #[inline(always)]
-    fn matches_reply(&self, k: &FlowKey<A>) -> bool {
-        self.daddr == k.saddr
-            && self.caddr == k.daddr
-            && self.dport == k.sport
-            && self.cport == k.dport
-            && self.proto == k.proto
-    }
-}
-
 /// Outcome of one [`ConnTable::advance`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AdvanceStats {
@@ -369,12 +109,12 @@ pub struct AdvanceStats {
 /// A worker's connection table. See the module docs.
 pub struct ConnTable<A: ConnAddr = Ipv4Addr> {
     pub(super) slab: Vec<Conn<A>>,
-    free_head: u32,
-    len: u32,
+    pub(super) free_head: u32,
+    pub(super) len: u32,
     pub(super) inbound: HashTable<u32>,
-    reply: HashTable<u32>,
+    pub(super) reply: HashTable<u32>,
     pub(super) wheel: TimerWheel,
-    timeouts: Timeouts,
+    pub(super) timeouts: Timeouts,
     pub(super) seed: [u64; 4],
 }
 
@@ -816,105 +556,5 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         stats.more = self.wheel.has_due(now);
         stats
-    }
-
-    /// Checks every internal invariant (slow; for tests and debugging): counts, free list,
-    /// both indexes, timer links, template control counts.
-    pub fn check_consistency(&self) -> Result<(), String> {
-        let live = self.slab.iter().filter(|c| c.is_live()).count();
-        if live != self.len as usize {
-            return Err(format!("len {} but {live} live entries", self.len));
-        }
-        let mut free = 0usize;
-        let mut i = self.free_head;
-        while i != NIL {
-            let c = self.slab.get(i as usize).ok_or("free list out of range")?;
-            if c.is_live() {
-                return Err(format!("live entry {i} on the free list"));
-            }
-            free += 1;
-            if free > self.slab.len() {
-                return Err("free list loops".into());
-            }
-            i = c.timer.next();
-        }
-        if free + live != self.slab.len() {
-            return Err(format!(
-                "{free} free + {live} live != capacity {}",
-                self.slab.len()
-            ));
-        }
-        let hashed = self
-            .slab
-            .iter()
-            .filter(|c| c.is_live() && c.flags & flag::UNHASHED == 0)
-            .count();
-        if self.inbound.len() != hashed {
-            return Err(format!(
-                "inbound index has {} keys, {hashed} hashed entries",
-                self.inbound.len()
-            ));
-        }
-        let replies = self
-            .slab
-            .iter()
-            .filter(|c| c.is_live() && c.has_reply_key())
-            .count();
-        if self.reply.len() != replies {
-            return Err(format!(
-                "reply index has {} keys, {replies} NAT entries",
-                self.reply.len()
-            ));
-        }
-        let mut controls = vec![0u32; self.slab.len()];
-        for (idx, c) in self.iter() {
-            if c.flags & flag::UNHASHED == 0
-                && self.find_inbound(&c.inbound_key(), c.is_template()) != Some(idx)
-            {
-                return Err(format!("inbound key of {idx:?} does not resolve to it"));
-            }
-            if c.has_reply_key() && self.lookup_reply(&c.reply_key()) != Some(idx) {
-                return Err(format!("reply key of {idx:?} does not resolve to it"));
-            }
-            if c.tmpl != NIL {
-                let t = self
-                    .slab
-                    .get(c.tmpl as usize)
-                    .ok_or("template out of range")?;
-                if !t.is_live() || !t.is_template() {
-                    return Err(format!("{idx:?} controlled by a non-template"));
-                }
-                controls[c.tmpl as usize] += 1;
-            }
-        }
-        for (idx, c) in self.iter() {
-            if c.is_template() && c.n_control != controls[idx.0 as usize] {
-                return Err(format!(
-                    "{idx:?} controls {} but says {}",
-                    controls[idx.0 as usize], c.n_control
-                ));
-            }
-        }
-        let mut linked = vec![false; self.slab.len()];
-        let mut bad = None;
-        self.wheel.for_each_linked(&self.slab, |i, slot| {
-            let c = &self.slab[i as usize];
-            if !c.is_live() || linked[i as usize] {
-                bad = Some(format!("entry {i} linked twice or while free"));
-            }
-            if let Some(s) = slot {
-                if self.wheel.slot_of(c.timer.armed()) != s {
-                    bad = Some(format!("entry {i} in the wrong slot"));
-                }
-            }
-            linked[i as usize] = true;
-        });
-        if let Some(b) = bad {
-            return Err(b);
-        }
-        if let Some((idx, _)) = self.iter().find(|(idx, _)| !linked[idx.0 as usize]) {
-            return Err(format!("{idx:?} has no timer"));
-        }
-        Ok(())
     }
 }

@@ -7,6 +7,17 @@
 # The director's namespace has no IP addresses: DPDK answers ARP/ICMP and forwards in user
 # space. Every name carries $TOPO_PREFIX so parallel/leftover runs never collide.
 #
+# Modes "dr" and "tun" (the real servers answer the client directly, not through the
+# director): the client segment becomes a bridge (brc, in the director's namespace) that the
+# client, the director's outside port and a second leg (eth1) of each real server join:
+#
+#   client c0 --+-- brc --+-- d-out [DIRECTOR] d-in -- br0 -- rs1 eth0 / rs2 eth0
+#               |         +-- rs1 eth1 (203.0.113.101/24)
+#               |         `-- rs2 eth1 (203.0.113.102/24)
+# Each real server owns the VIP on lo, does not answer ARP for it (arp_ignore=1,
+# arp_announce=2), and reaches the client over eth1 (connected route); it has no route via
+# the director at all, so a reply can only go straight to the client.
+#
 # Usage: source this file, set TOPO_PREFIX (default "lvs"), call topo_up / topo_down.
 
 TOPO_PREFIX=${TOPO_PREFIX:-lvs}
@@ -20,6 +31,9 @@ DIRECTOR_IN_IP=198.51.100.254
 VIP=203.0.113.200
 RS1_IP=198.51.100.100
 RS2_IP=198.51.100.200
+# dr/tun modes: the real servers' legs on the client segment.
+RS1_OUT_IP=203.0.113.101
+RS2_OUT_IP=203.0.113.102
 TOPO_PIDS=()
 
 topo_log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -64,8 +78,28 @@ topo_up() {
     for ns in "$NS_CLIENT" "$NS_DIRECTOR" "$NS_RS1" "$NS_RS2"; do
         ip -n "$ns" link set lo up
     done
-    # client <-> director outside leg
-    ip link add c0 netns "$NS_CLIENT" type veth peer name d-out netns "$NS_DIRECTOR"
+    case $mode in
+        nat)
+            # client <-> director outside leg
+            ip link add c0 netns "$NS_CLIENT" type veth peer name d-out netns "$NS_DIRECTOR" ;;
+        dr|tun)
+            # client segment: a bridge the client, the director and the real servers join
+            ip -n "$NS_DIRECTOR" link add brc type bridge
+            ip link add c0 netns "$NS_CLIENT" type veth peer name c0-br netns "$NS_DIRECTOR"
+            ip -n "$NS_DIRECTOR" link add d-out type veth peer name d-out-br
+            ip link add eth1 netns "$NS_RS1" type veth peer name rs1-c netns "$NS_DIRECTOR"
+            ip link add eth1 netns "$NS_RS2" type veth peer name rs2-c netns "$NS_DIRECTOR"
+            local cdev
+            for cdev in c0-br d-out-br rs1-c rs2-c; do
+                ip -n "$NS_DIRECTOR" link set "$cdev" master brc
+                ip -n "$NS_DIRECTOR" link set "$cdev" up
+                topo_no_offload "$NS_DIRECTOR" "$cdev"
+            done
+            ip -n "$NS_DIRECTOR" link set brc up ;;
+        *)
+            echo "topo_up: unknown mode $mode (nat, dr or tun)" >&2
+            return 1 ;;
+    esac
     # director inside leg -> bridge (in the director ns, no IP) <- real servers
     ip -n "$NS_DIRECTOR" link add d-in type veth peer name d-in-br
     ip -n "$NS_DIRECTOR" link add br0 type bridge
@@ -89,27 +123,40 @@ topo_up() {
     topo_no_offload "$NS_CLIENT" c0
     ip -n "$NS_CLIENT" route add default via "$DIRECTOR_OUT_IP"
 
-    local rs ip
+    local rs ip out_ip dev
     for rs in 1 2; do
-        if [ "$rs" = 1 ]; then ns=$NS_RS1 ip=$RS1_IP; else ns=$NS_RS2 ip=$RS2_IP; fi
+        if [ "$rs" = 1 ]; then
+            ns=$NS_RS1 ip=$RS1_IP out_ip=$RS1_OUT_IP
+        else
+            ns=$NS_RS2 ip=$RS2_IP out_ip=$RS2_OUT_IP
+        fi
         ip -n "$ns" addr add "$ip/24" dev eth0
         ip -n "$ns" link set eth0 up
         topo_no_offload "$ns" eth0
         case $mode in
-            nat|tun)
+            nat)
                 ip -n "$ns" route add default via "$DIRECTOR_IN_IP" ;;
-            dr)
-                # VS/DR: the real server owns the VIP on lo but must not answer ARP for it.
+            dr|tun)
+                # The real server owns the VIP on lo but must not answer ARP for it, and
+                # accepts packets for it on any leg (DR: eth0; TUN: the decapsulated ones).
                 ip -n "$ns" addr add "$VIP/32" dev lo
-                ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1
-                ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_announce=2
-                ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth0.arp_ignore=1
-                ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth0.arp_announce=2
-                ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0
-                ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth0.rp_filter=0
-                ip -n "$ns" route add default via "$DIRECTOR_IN_IP" ;;
+                ip -n "$ns" addr add "$out_ip/24" dev eth1
+                ip -n "$ns" link set eth1 up
+                topo_no_offload "$ns" eth1
+                ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || true
+                for dev in all default eth0 eth1; do
+                    ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$dev.arp_ignore=1"
+                    ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$dev.arp_announce=2"
+                    ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
+                done ;;
         esac
     done
+}
+
+# The MAC of interface $2 in namespace $1 (e.g. the director's DPDK legs: net_af_packet takes
+# the interface's MAC).
+topo_mac() {
+    ip -n "$1" -o link show dev "$2" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'
 }
 
 # Writes the director's config to $1. $2: control socket, $3: metrics address.
@@ -149,11 +196,13 @@ CONF
 }
 
 # Starts the director in its namespace; waits until its control socket answers.
-# $1: binary dir, $2: config, $3: log file. Sets DIRECTOR_PID.
+# $1: binary dir, $2: config, $3: log file, then extra director arguments (e.g. --rules F).
+# Sets DIRECTOR_PID.
 topo_start_director() {
     local bin=$1 conf=$2 log=$3 sock
+    shift 3
     sock=$(sed -n 's/^socket = "\(.*\)"/\1/p' "$conf")
-    ip netns exec "$NS_DIRECTOR" "$bin/director" --config "$conf" >"$log" 2>&1 &
+    ip netns exec "$NS_DIRECTOR" "$bin/director" --config "$conf" "$@" >"$log" 2>&1 &
     DIRECTOR_PID=$!
     TOPO_PIDS+=("$DIRECTOR_PID")
     for _ in $(seq 100); do

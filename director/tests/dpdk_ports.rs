@@ -506,3 +506,17 @@ fn null_port_mac_promiscuous_and_rx_from_its_pool() {
     let st = port.stats().expect("stats");
     assert_eq!((st.ipackets, st.opackets), (BURST as u64, BURST as u64));
 }
+
+#[test]
+fn handles_can_move_to_worker_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Mbuf>();
+    send::<MbufBurst>();
+    send::<RxQueue>();
+    send::<TxQueue>();
+    send::<Port>();
+    send::<director::dpdk::RingConsumer>();
+    send_sync::<Mempool>();
+    send_sync::<MbufRing>();
+}

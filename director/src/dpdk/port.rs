@@ -4,6 +4,9 @@
 //! an [`RxQueue`]/[`TxQueue`] handle that a worker thread owns and polls. The port is stopped
 //! and closed (and a virtual device we created removed) when the `Port` and every queue
 //! handle are gone, so a queue can never poll a closed or reused port id.
+//!
+//! Closing a started port first drains its rx queues (bounded), so mbufs waiting in a ring
+//! device return to their pool; a port stopped explicitly is closed without draining.
 
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};

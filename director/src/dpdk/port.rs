@@ -716,7 +716,7 @@ pub struct RxQueue {
 
 impl RxQueue {
     /// Receives up to `out.spare()` packets, appended to `out`; returns how many. Returns 0
-    /// while the port is not started.
+    /// while the port is not started (DPDK then logs "not ready port" once per queue).
     #[inline]
     pub fn rx_burst(&mut self, out: &mut MbufBurst) -> usize {
         let want = out.spare();

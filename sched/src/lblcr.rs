@@ -47,7 +47,8 @@ impl Lblcr {
         members(word)
             .filter(|&m| m < d.len() && d.available(m))
             .reduce(|least, m| {
-                if d.overhead(least) * d.weights[m] as u64 > d.overhead(m) * d.weights[least] as u64
+                if d.overhead(least) as u128 * d.weights[m] as u128
+                    > d.overhead(m) as u128 * d.weights[least] as u128
                 {
                     m
                 } else {
@@ -62,7 +63,8 @@ impl Lblcr {
         members(word)
             .filter(|&m| m < d.len() && d.weights[m] > 0)
             .reduce(|most, m| {
-                if d.overhead(most) * (d.weights[m] as u64) < d.overhead(m) * d.weights[most] as u64
+                if d.overhead(most) as u128 * (d.weights[m] as u128)
+                    < d.overhead(m) as u128 * d.weights[most] as u128
                 {
                     m
                 } else {

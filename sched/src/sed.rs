@@ -14,7 +14,7 @@ pub(crate) fn overhead(c: Cand) -> u64 {
 /// `x` replaces the current least `y` when `oh(y) * w(x) > oh(x) * w(y)`.
 #[inline]
 pub(crate) fn beats(x: Cand, y: Cand) -> bool {
-    overhead(y) * x.weight as u64 > overhead(x) * y.weight as u64
+    overhead(y) as u128 * x.weight as u128 > overhead(x) as u128 * y.weight as u128
 }
 
 pub(crate) fn build(dests: &Dests) -> Box<dyn Scheduler> {

@@ -2,7 +2,7 @@
 //!
 //! T = sum of available weights + 1; r1, r2 = rand % T; walking the available destinations and
 //! subtracting their weights, the first with r <= 0 is choice 1 (resp. 2); choice 2 wins when
-//! `w2 * oh1 > w1 * oh2` (64-bit here, the kernel's int products can overflow). Like the kernel
+//! `w2 * oh1 > w1 * oh2` (128-bit here, the kernel's int products can overflow). Like the kernel
 //! this is O(n) per pick (two walks). Random numbers come from a per-thread wyrand generator:
 //! no shared state, no lock.
 
@@ -60,12 +60,14 @@ impl TwoChoices {
             }
         }
         let (c1, c2) = (c1?, c2?);
-        let (w1, w2) = (d.weights[c1] as u64, d.weights[c2] as u64);
-        Some(if w2 * d.overhead(c1) > w1 * d.overhead(c2) {
-            c2
-        } else {
-            c1
-        })
+        let (w1, w2) = (d.weights[c1] as u128, d.weights[c2] as u128);
+        Some(
+            if w2 * d.overhead(c1) as u128 > w1 * d.overhead(c2) as u128 {
+                c2
+            } else {
+                c1
+            },
+        )
     }
 
     /// T = sum of available weights + 1, or None when nothing is available.

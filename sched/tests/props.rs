@@ -96,3 +96,24 @@ fn gcd(a: u32, b: u32) -> u32 {
         gcd(b, a % b)
     }
 }
+
+/// Weights far beyond ipvsadm's 65535 and big counts must not overflow (debug builds panic on
+/// overflow) in any scheduler.
+#[test]
+fn huge_weights_and_counts_do_not_overflow() {
+    let s = service(&[u32::MAX, 1, u32::MAX - 1, 65536], &[]);
+    for _ in 0..300 {
+        s.loads[0].bind(true);
+        s.loads[2].bind(false);
+    }
+    for name in SCHEDULER_NAMES {
+        let sch = s.build(name, None);
+        for k in 0..50 {
+            let pick = sch.schedule(&flow(k));
+            assert!(
+                pick.is_some() || ["dh", "sh", "mh"].contains(name),
+                "{name}"
+            );
+        }
+    }
+}

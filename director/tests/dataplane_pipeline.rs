@@ -8,6 +8,8 @@
 
 #[path = "golden_dp/frames.rs"]
 mod frames;
+#[path = "golden_dp/topo.rs"]
+mod topo;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -15,135 +17,18 @@ use std::sync::Arc;
 use crossbeam::channel::Receiver;
 use director::dataplane::conn::Timeouts as ConnTimeouts;
 use director::dataplane::drop::{Drop as DpDrop, PipelineDrop};
-use director::dataplane::neigh::{
-    event_channel, NeighConfig, NeighEvent, NeighManager, NeighTable,
-};
-use director::dataplane::netstate::{NetState, PortInfo};
+use director::dataplane::neigh::{event_channel, NeighEvent, NeighManager, NeighTable};
+use director::dataplane::netstate::NetState;
 use director::dataplane::packet::{PacketBuf, VecPacket};
 use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig};
-use director::dataplane::route::RouteTableBuilder;
 use director::dataplane::snapshot::{
     ServiceInput, Snapshot, SnapshotBuilder, StatsRegistry, Timeouts,
 };
 use director::metrics::counters::StatTotals;
 use director::metrics::WorkerCounters;
-use director::model::{DestConfig, ForwardMethod, Protocol, SchedFlags, ServiceConfig, ServiceKey};
-use director::wire::{DropReason, MacAddr};
+use director::wire::DropReason;
 use frames::{assert_frame, get};
-
-const P0_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const P1_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
-const P0_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-const P1_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const C1: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
-const C1_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
-const C2: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
-const C2_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
-const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
-const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x32];
-const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
-const VIP_DR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 201);
-const VIP_TUN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 202);
-const VIP_Q: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 203);
-const VIP_P: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 204);
-const VIP_U: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 205);
-const RS_A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
-const RS_A_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x0a];
-const RS_B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
-const RS_B_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x0b];
-const RS_C: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
-const RS_C_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x0c];
-
-/// Destination ids of `classic()`.
-const D_A: u32 = 1; // VIP:80 -> RS_A:8080 masq
-const D_B: u32 = 2; // VIP:80 -> RS_B:8080 masq
-const D_UDP: u32 = 3; // udp VIP:53 -> RS_A:5300 masq
-const D_DR: u32 = 4; // VIP_DR:80 -> RS_A:80 route
-const D_TUN: u32 = 5; // VIP_TUN:80 -> RS_B:80 tunnel
-const D_Q: u32 = 6; // VIP_Q:80 -> RS_B:9090 masq, weight 0
-const D_PA: u32 = 7; // VIP_P:443 persistent -> RS_A:443
-const D_PB: u32 = 8; // VIP_P:443 persistent -> RS_B:443
-const D_U: u32 = 9; // VIP_U:80 -> RS_C:8080 masq (no static neighbour)
-
-fn dest(addr: Ipv4Addr, port: u16, forward: ForwardMethod, weight: u32) -> DestConfig {
-    DestConfig {
-        addr: IpAddr::V4(addr),
-        port,
-        forward,
-        weight,
-        u_threshold: 0,
-        l_threshold: 0,
-    }
-}
-
-fn service(
-    proto: Protocol,
-    vip: Ipv4Addr,
-    port: u16,
-    persistence: Option<u32>,
-    dests: Vec<(u32, DestConfig)>,
-) -> ServiceInput {
-    ServiceInput {
-        config: ServiceConfig {
-            key: ServiceKey::Addr {
-                proto,
-                addr: IpAddr::V4(vip),
-                port,
-            },
-            scheduler: "rr".into(),
-            flags: SchedFlags::default(),
-            persistence,
-            netmask_prefix: if persistence.is_some() { 24 } else { 32 },
-            one_packet: false,
-        },
-        dests,
-    }
-}
-
-/// The services of every test: `weight_a` is RS_A's weight on VIP:80, which `with_a = false`
-/// removes from it.
-fn services(weight_a: u32, with_a: bool) -> Vec<ServiceInput> {
-    use ForwardMethod::*;
-    use Protocol::*;
-    let mut web = vec![(D_B, dest(RS_B, 8080, Masq, 1))];
-    if with_a {
-        web.insert(0, (D_A, dest(RS_A, 8080, Masq, weight_a)));
-    }
-    vec![
-        service(Tcp, VIP, 80, None, web),
-        service(Udp, VIP, 53, None, vec![(D_UDP, dest(RS_A, 5300, Masq, 1))]),
-        service(
-            Tcp,
-            VIP_DR,
-            80,
-            None,
-            vec![(D_DR, dest(RS_A, 80, Route, 1))],
-        ),
-        service(
-            Tcp,
-            VIP_TUN,
-            80,
-            None,
-            vec![(D_TUN, dest(RS_B, 80, Tunnel, 1))],
-        ),
-        service(Tcp, VIP_Q, 80, None, vec![(D_Q, dest(RS_B, 9090, Masq, 0))]),
-        service(
-            Tcp,
-            VIP_P,
-            443,
-            Some(300),
-            vec![
-                (D_PA, dest(RS_A, 443, Masq, 1)),
-                (D_PB, dest(RS_B, 443, Masq, 1)),
-            ],
-        ),
-        service(Tcp, VIP_U, 80, None, vec![(D_U, dest(RS_C, 8080, Masq, 1))]),
-    ]
-}
-
-fn classic() -> Vec<ServiceInput> {
-    services(1, true)
-}
+use topo::*;
 
 /// One pipeline with everything it reads, at a settable time.
 struct Lab {
@@ -165,37 +50,8 @@ impl Lab {
     }
 
     fn with(cfg: PipelineConfig, services: Vec<ServiceInput>) -> Self {
-        let routes = RouteTableBuilder::new()
-            .connected(0, P0_IP, 24, 1500)
-            .connected(1, P1_IP, 24, 1500)
-            .build()
-            .expect("routes");
-        let net = NetState {
-            ports: vec![
-                PortInfo {
-                    mac: MacAddr(P0_MAC),
-                    mtu: 1500,
-                    addrs: vec![P0_IP],
-                },
-                PortInfo {
-                    mac: MacAddr(P1_MAC),
-                    mtu: 1500,
-                    addrs: vec![P1_IP],
-                },
-            ],
-            routes: routes.clone(),
-        };
-        let mut neigh_mgr = NeighManager::new(NeighConfig::default(), Arc::new(routes));
-        for (port, ip, mac) in [
-            (0, C1, C1_MAC),
-            (0, C2, C2_MAC),
-            (1, RS_A, RS_A_MAC),
-            (1, RS_B, RS_B_MAC),
-        ] {
-            neigh_mgr
-                .add_static(port, ip, mac)
-                .expect("static neighbour");
-        }
+        let net = net_state();
+        let mut neigh_mgr = neighbours(&net);
         let neigh = neigh_mgr.snapshot();
         let mut registry = StatsRegistry::new(cfg.n_workers);
         let snap = SnapshotBuilder::new(&mut registry, None)

@@ -166,7 +166,14 @@ impl Worker {
                 }
                 for m in rx.drain() {
                     let a = self.pipeline.process(m, port, &ctx, false);
-                    act(a, &mut out, &mut self.tx, &self.shared.rings, &counters);
+                    act(
+                        a,
+                        port,
+                        &mut out,
+                        &mut self.tx,
+                        &self.shared.rings,
+                        &counters,
+                    );
                 }
             }
             let n = self.ring_in.dequeue_burst(&mut rx);
@@ -176,7 +183,14 @@ impl Worker {
                 for m in rx.drain() {
                     let port = m.port();
                     let a = self.pipeline.process(m, port, &ctx, true);
-                    act(a, &mut out, &mut self.tx, &self.shared.rings, &counters);
+                    act(
+                        a,
+                        port,
+                        &mut out,
+                        &mut self.tx,
+                        &self.shared.rings,
+                        &counters,
+                    );
                 }
             }
             if iter % 128 == 0 || work == 0 {
@@ -250,10 +264,11 @@ fn command(pipeline: &mut Pipeline<Mbuf>, cmd: WorkerCmd, ctx: &Ctx) {
     }
 }
 
-/// Puts one processed packet where its action says.
+/// Puts one processed packet, received on `in_port`, where its action says.
 #[inline]
 fn act(
     a: Action<Mbuf>,
+    in_port: u16,
     out: &mut Outboxes,
     tx: &mut [TxQueue],
     rings: &[Arc<MbufRing>],
@@ -261,7 +276,10 @@ fn act(
 ) {
     match a {
         Action::Tx(port, m) => push_tx(out, tx, port, m, counters),
-        Action::Redirect(w, m) => {
+        Action::Redirect(w, mut m) => {
+            // The owner reads the input port from the mbuf (ICMP errors and ARP go back out
+            // of it); not every PMD sets it on receive (net_ring does not).
+            m.set_port(in_port);
             let Some(b) = out.redirect.get_mut(w) else {
                 counters.count_drop(Drop::from(PipelineDrop::RedirectFull).index());
                 return;

@@ -1,6 +1,8 @@
 //! The data-plane golden frames (`frames.txt`, written by `gen.py` with scapy): loading, lookup
 //! by name, and a readable diff for mismatches. Shared by the dataplane_* test binaries.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;

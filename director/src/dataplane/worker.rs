@@ -85,6 +85,7 @@ struct Outboxes {
 
 impl Worker {
     /// A worker over its queues (`rx[i]`, `tx[i]` on port `i`) and its ring consumer.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         index: usize,
         pipeline: Pipeline<Mbuf>,
@@ -193,7 +194,7 @@ impl Worker {
                     );
                 }
             }
-            if iter % 128 == 0 || work == 0 {
+            if iter.is_multiple_of(128) || work == 0 {
                 self.pipeline.expire(&ctx, 512);
                 self.pipeline.service_pending(&ctx);
                 if self.index == 0 && snap.generation != last_gen {

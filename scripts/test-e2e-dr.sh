@@ -38,7 +38,7 @@ step "the director saw only the inbound half"
 in_pkts=$(e2e_stat "TCP $VIP:80" - InPkts)
 out_pkts=$(e2e_stat "TCP $VIP:80" - OutPkts)
 ipvsadm -L -n --stats --exact | sed 's/^/     /'
-[ "$in_pkts" -gt 0 ] && ok "service InPkts $in_pkts > 0" || fail "service InPkts $in_pkts"
+check "service InPkts $in_pkts > 0" [ "$in_pkts" -gt 0 ]
 expect_eq "$out_pkts" 0 "service OutPkts"
 expect_eq "$(e2e_stat "TCP $VIP:80" "$RS1_IP:80" OutPkts)/$(e2e_stat "TCP $VIP:80" "$RS2_IP:80" OutPkts)" \
     0/0 "OutPkts of rs1/rs2"
@@ -50,13 +50,12 @@ kill -INT "$TCPDUMP_PID" 2>/dev/null || true
 wait "$TCPDUMP_PID" 2>/dev/null || true
 # "<src mac> <dst mac>" of each reply frame, counted.
 macs=$(tcpdump -r "$WORK/client.pcap" -n -e 2>/dev/null | awk '{ print $2 }' | sort | uniq -c)
-echo "$macs" | sed 's/^/     replies from MAC /'
+echo "$macs" | awk '{ printf "     %6d replies from MAC %s\n", $1, $2 }'
 total=$(echo "$macs" | awk '{ s += $1 } END { print s + 0 }')
 from_rs=$(echo "$macs" | awk -v a="$rs1_mac" -v b="$rs2_mac" '$2 == a || $2 == b { s += $1 } END { print s + 0 }')
 from_rs1=$(echo "$macs" | awk -v a="$rs1_mac" '$2 == a { print $1 }')
 from_rs2=$(echo "$macs" | awk -v a="$rs2_mac" '$2 == a { print $1 }')
-[ "$total" -gt 1000 ] && ok "client captured $total frames from the VIP" || fail "only $total reply frames captured"
+check "client captured $total frames from the VIP (> 1000)" [ "$total" -gt 1000 ]
 expect_eq "$from_rs" "$total" "frames from the VIP sent by rs1 ($rs1_mac) or rs2 ($rs2_mac), none by the director ($out_mac)"
-[ "${from_rs1:-0}" -gt 0 ] && [ "${from_rs2:-0}" -gt 0 ] \
-    && ok "both real servers answered directly (rs1 $from_rs1, rs2 $from_rs2 frames)" \
-    || fail "rs1 ${from_rs1:-0} rs2 ${from_rs2:-0} frames"
+check "both real servers answered directly (rs1 ${from_rs1:-0}, rs2 ${from_rs2:-0} frames)" \
+    [ "${from_rs1:-0}" -gt 0 -a "${from_rs2:-0}" -gt 0 ]

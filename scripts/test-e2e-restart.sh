@@ -18,7 +18,7 @@ ipvsadm -A -t "$VIP:8080" -s wlc -p 300
 ipvsadm -a -t "$VIP:8080" -r "$RS1_IP:80" -m -w 3
 ipvsadm -A -u "$VIP:5000" -s sh
 ipvsadm -a -u "$VIP:5000" -r "$RS2_IP:5000" -m
-[ -n "$(client_get /)" ] && ok "the VIP answers before the crash" || fail "the VIP does not answer"
+check "the VIP answers before the crash" [ -n "$(client_get /)" ]
 ipvsadm -S -n >"$WORK/rules"
 sed 's/^/     /' "$WORK/rules"
 
@@ -27,15 +27,14 @@ old_pid=$DIRECTOR_PID
 kill -9 "$old_pid"
 wait "$old_pid" 2>/dev/null || true
 DIRECTOR_PID=
-kill -0 "$old_pid" 2>/dev/null && fail "director $old_pid survived SIGKILL" || ok "director $old_pid is gone"
+expect_eq "$(kill -0 "$old_pid" 2>/dev/null && echo alive || echo gone)" gone "director $old_pid after SIGKILL"
 expect_eq "$(ip netns pids "$NS_DIRECTOR" | wc -l)" 0 "processes left in the director's namespace"
 if in_client curl -s --max-time 2 -o /dev/null "http://$VIP/"; then
     fail "the VIP answered with the director dead"
 else
     ok "the VIP does not answer while the director is down"
 fi
-[ -S "$SOCK" ] && ok "the dead daemon left its control socket (stale) behind" \
-    || ok "no stale control socket after SIGKILL"
+if [ -S "$SOCK" ]; then echo "     (the dead daemon left its control socket behind: stale)"; fi
 
 step "restart with the same config and --rules $WORK/rules"
 DLOG=$WORK/director-restarted.log
@@ -50,8 +49,8 @@ for _ in $(seq 150); do
     sleep 0.1
 done
 # The issue asks for "within seconds": 15 s is the deadline, the measured time is printed.
-[ -n "$answered" ] && ok "a new connection through the VIP answered ${answered} ms after the restart began" \
-    || fail "no answer from the VIP within 15 s of the restart"
+check "a new connection through the VIP answered ${answered:-never} ms after the restart began (deadline 15 s)" \
+    [ -n "$answered" ]
 expect_eq "$(ipvsadm -S -n | md5sum | cut -d' ' -f1)" "$(md5sum <"$WORK/rules" | cut -d' ' -f1)" \
     "md5 of ipvsadm -S -n after the restart = md5 of the saved rules"
 seq_rs=$(e2e_which_rs 6 :8080/ | sort | uniq -c | awk '{ printf "%s x%s ", $2, $1 }')

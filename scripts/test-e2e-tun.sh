@@ -68,7 +68,7 @@ esac
 in_client curl -s --max-time 60 -o "$WORK/dl.bin" "http://$VIP/big.bin" || fail "download of big.bin"
 expect_eq "$(sha256sum "$WORK/dl.bin" | cut -d' ' -f1)" "$BIG_SHA" "sha256 of 10 MB via TUN"
 in_pkts=$(e2e_stat "TCP $VIP:80" - InPkts)
-[ "$in_pkts" -gt 0 ] && ok "service InPkts $in_pkts > 0" || fail "service InPkts $in_pkts"
+check "service InPkts $in_pkts > 0" [ "$in_pkts" -gt 0 ]
 expect_eq "$(e2e_stat "TCP $VIP:80" - OutPkts)" 0 "service OutPkts (replies bypass the director)"
 
 step "dissect the captures (scapy)"

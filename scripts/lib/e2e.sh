@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
+# shellcheck disable=SC2034 # PY, BIG_SHA, ...: used by the tests that source this file
 # Shared helpers of the end-to-end tests (scripts/test-e2e-*.sh). Source it after setting
 # TOPO_PREFIX; it sources topology.sh, makes a scratch dir, an `ipvsadm` for the test's daemon
 # and a trap that tears everything down (also on failure) and then checks that nothing is left
@@ -39,6 +40,13 @@ fail() {
     exit 1
 }
 step() { printf '\033[1m-- %s\033[0m\n' "$*"; }
+
+# check WHAT CMD...: ok if CMD succeeds, else fail.
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else fail "$what"; fi
+}
 
 # expect_eq GOT WANT WHAT
 expect_eq() {
@@ -107,8 +115,8 @@ client_get() { in_client curl -s --max-time 5 "http://$VIP$1"; }
 # Prints "rs1"/"rs2" for each of $1 fresh connections to http://$VIP$2 (default /), one a line
 # (curl runs once; HTTP/1.0 with Connection: close makes each URL its own TCP connection).
 e2e_which_rs() {
-    local n=$1 path=${2:-/} urls=() i
-    for i in $(seq "$n"); do urls+=("http://$VIP$path"); done
+    local n=$1 path=${2:-/} urls=()
+    for _ in $(seq "$n"); do urls+=("http://$VIP$path"); done
     in_client curl -s --max-time 30 -0 -H 'Connection: close' "${urls[@]}" \
         | sed -n 's/^Hello from real server \(rs[12]\)$/\1/p'
 }

@@ -693,3 +693,98 @@ fn flows_owned_by_another_worker_are_redirected_to_it() {
     let a = lab.send_bytes(get("st1.syn.in"), 0, true);
     assert!(matches!(a, Action::Tx(1, _)), "{}", describe(&a));
 }
+
+#[test]
+fn one_arp_request_per_next_hop_and_a_bounded_wait_queue() {
+    let mut lab = Lab::new(classic());
+    for i in 0..4 {
+        let a = lab.send(&format!("pend{i}.syn.in"), 0);
+        assert!(matches!(a, Action::Held), "pend{i}: {}", describe(&a));
+    }
+    let extra = lab.take_extra();
+    assert_eq!(extra.len(), 1, "one ARP request for four waiting packets");
+    assert_frame(&extra[0].1, "arp.rs_c.request");
+    assert_eq!(lab.events(), vec![NeighEvent::Miss { port: 1, ip: RS_C }]);
+    // Four packets per next hop wait; the fifth is dropped (and its hop reported again).
+    lab.refuse("pend4.syn.in", 0, pdrop(PipelineDrop::NeighUnresolved));
+    assert!(lab.take_extra().is_empty());
+    assert_eq!(lab.events(), vec![NeighEvent::Miss { port: 1, ip: RS_C }]);
+    // Resolution releases the four in arrival order.
+    let learned = NeighEvent::Learned {
+        port: 1,
+        ip: RS_C,
+        mac: RS_C_MAC,
+    };
+    lab.neigh_mgr.apply(learned, lab.now_ns);
+    lab.neigh = lab.neigh_mgr.snapshot();
+    lab.service_pending();
+    let extra = lab.take_extra();
+    assert_eq!(extra.len(), 4);
+    for (i, (port, frame)) in extra.iter().enumerate() {
+        assert_eq!(*port, 1);
+        assert_frame(frame, &format!("pend{i}.syn.out"));
+    }
+    // Resolved now: no more waiting.
+    lab.pass("unres.syn", 0, 1);
+}
+
+#[test]
+fn syn_on_a_time_wait_connection_starts_a_new_one() {
+    let mut lab = Lab::new(classic());
+    for (step, i, o) in [
+        ("syn", 0, 1),
+        ("synack", 1, 0),
+        ("ack", 0, 1),
+        ("req", 0, 1),
+        ("resp", 1, 0),
+        ("cfin", 0, 1),
+        ("sfin", 1, 0),
+        ("lastack", 0, 1),
+    ] {
+        lab.pass(&format!("reuse.{step}"), i, o);
+    }
+    assert_eq!(lab.state_of(40500), "TIME_WAIT");
+    assert_eq!(lab.load(D_A), (0, 1, 0));
+    lab.pass("reuse2.syn", 0, 1); // rescheduled: rr's next is RS_B
+    assert_eq!(lab.conns(), vec![(40500, "SYN_RECV", RS_B, 8080)]);
+    assert_eq!(lab.load(D_A), (0, 0, 0), "the old entry was unbound");
+    assert_eq!(lab.load(D_B), (1, 0, 0));
+}
+
+#[test]
+fn persistence_template_outlives_its_connections_then_expires() {
+    let mut lab = Lab::new(classic());
+    lab.pass("per1.syn", 0, 1);
+    assert_eq!(lab.load(D_PA), (1, 0, 1));
+    // The connection expires after SYN_RECV's 60 s; the template (300 s) stays, so a new
+    // client of the network still goes to RS_A.
+    lab.now_s += 60;
+    assert_eq!(lab.expire(), 1);
+    assert_eq!(lab.load(D_PA), (0, 0, 1));
+    lab.pass("per2.syn", 0, 1);
+    lab.now_s += 60;
+    assert_eq!(lab.expire(), 1);
+    // The template's own timeout runs from its last use (per2's SYN).
+    lab.now_s += 239;
+    assert_eq!(lab.expire(), 0);
+    assert_eq!(lab.load(D_PA), (0, 0, 1));
+    lab.now_s += 1;
+    assert_eq!(lab.expire(), 1);
+    assert_eq!(lab.load(D_PA), (0, 0, 0));
+    assert!(lab.pipe.conns.is_empty());
+}
+
+#[test]
+fn flush_unbinds_every_connection() {
+    let mut lab = Lab::new(classic());
+    lab.pass("nat.syn", 0, 1);
+    lab.pass("rr2.syn", 0, 1);
+    lab.pass("udp.q", 0, 1);
+    lab.pass("per1.syn", 0, 1);
+    lab.pipe.flush(&lab.snap);
+    assert!(lab.pipe.conns.is_empty());
+    for id in [D_A, D_B, D_UDP, D_PA] {
+        assert_eq!(lab.load(id), (0, 0, 0), "dest {id}");
+    }
+    assert_eq!(lab.pipe.counters().conn_table_size.get(), 0);
+}

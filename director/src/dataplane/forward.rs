@@ -2,7 +2,7 @@
 //! egress choice (route -> port + next hop -> neighbour MAC, or wait for ARP).
 
 use crate::dataplane::drop::PipelineDrop;
-use crate::dataplane::neigh::{NeighEvent, Resolution};
+use crate::dataplane::neigh::{NeighEvent, Queued, Resolution};
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Action, Ctx, Pipeline, EXTRA_CAPACITY};
 use crate::dataplane::route::RouteResult;
@@ -85,18 +85,26 @@ impl<P: PacketBuf> Pipeline<P> {
             }
             Resolution::Failed => Action::Drop(PipelineDrop::NeighUnresolved.into(), pkt),
             Resolution::Unknown => {
-                if let Some(tx) = &self.neigh_tx {
-                    let _ = tx.try_send(NeighEvent::Miss {
-                        port: route.port,
-                        ip: route.next_hop,
-                    });
-                }
-                self.send_arp_request(route.port, route.src, route.next_hop, ctx);
-                match self
+                let queued = self
                     .pending
-                    .push(route.port, route.next_hop, pkt, ctx.now_ns)
-                {
-                    Ok(_) => Action::Held,
+                    .push(route.port, route.next_hop, pkt, ctx.now_ns);
+                // One report and one request per next hop, not one per waiting packet (the
+                // neighbour manager retries through WorkerCmd::SendArp). A packet the queue
+                // has no room for is still reported, so that its hop gets resolved.
+                if !matches!(queued, Ok(Queued::Appended)) {
+                    if let Some(tx) = &self.neigh_tx {
+                        let _ = tx.try_send(NeighEvent::Miss {
+                            port: route.port,
+                            ip: route.next_hop,
+                        });
+                    }
+                }
+                match queued {
+                    Ok(Queued::NewHop) => {
+                        self.send_arp_request(route.port, route.src, route.next_hop, ctx);
+                        Action::Held
+                    }
+                    Ok(Queued::Appended) => Action::Held,
                     Err(p) => Action::Drop(PipelineDrop::NeighUnresolved.into(), p),
                 }
             }

@@ -450,8 +450,14 @@ impl<P: PacketBuf> Pipeline<P> {
 
     /// Removes every connection (the daemon's shutdown and tests), unbinding each.
     pub fn flush(&mut self, snap: &Snapshot) {
-        let idxs: Vec<ConnIdx> = self.conns.iter().map(|(i, _)| i).collect();
-        for i in idxs {
+        // Connections first: a template that still controls one is not removable.
+        let mut idxs: Vec<(bool, ConnIdx)> = self
+            .conns
+            .iter()
+            .map(|(i, c)| (c.is_template(), i))
+            .collect();
+        idxs.sort_by_key(|&(template, _)| template);
+        for (_, i) in idxs {
             if let Some(c) = self.conns.remove(i) {
                 self.release(&c, snap);
             }

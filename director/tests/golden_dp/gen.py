@@ -167,8 +167,14 @@ def nat_cases():
     flow("full1", C1, C1_MAC, 47000, VIP, 80, RS_A, RS_A_MAC, 8080, HANDSHAKE)
     flow("full2", C1, C1_MAC, 47001, VIP, 80, RS_B, RS_B_MAC, 8080, HANDSHAKE[:1])
     flow("full3", C1, C1_MAC, 47002, VIP, 80, RS_A, RS_A_MAC, 8080, HANDSHAKE[:1])
-    # ARP pending: RS_C has no neighbour entry.
+    # ARP pending: RS_C has no neighbour entry. pend0..4: five new flows waiting for it.
     flow("unres", C1, C1_MAC, 50000, VIP_U, 80, RS_C, RS_C_MAC, 8080, HANDSHAKE[:1])
+    for i in range(5):
+        flow(f"pend{i}", C1, C1_MAC, 50100 + i, VIP_U, 80, RS_C, RS_C_MAC, 8080, HANDSHAKE[:1])
+    # conn_reuse_mode 1: a SYN on a TIME_WAIT connection's tuple is a new connection, which
+    # rr sends to the next server.
+    flow("reuse", C1, C1_MAC, 40500, VIP, 80, RS_A, RS_A_MAC, 8080, LIFECYCLE)
+    flow("reuse2", C1, C1_MAC, 40500, VIP, 80, RS_B, RS_B_MAC, 8080, HANDSHAKE[:1])
 
 
 def quiesced_cases():

@@ -11,6 +11,9 @@
 # inner packet byte-identical to the client's apart from the TTL and the header checksum
 # (inner dst still the VIP), both checksums valid; and the frames on rs1 + rs2 are exactly
 # the client's packets to the VIP.
+# Last, path MTU: a 1 MB upload sends 1500-byte DF packets, too big for the tunnel (MTU 1480);
+# the director answers fragmentation-needed, the client's kernel caches mtu 1480 for the VIP
+# and the upload arrives intact (sha256 computed by the real server).
 set -euo pipefail
 TOPO_PREFIX=e2e-tun
 # shellcheck source=lib/e2e.sh
@@ -138,3 +141,47 @@ if left or checked != n_sent or not per_rs.get(rs1) or not per_rs.get(rs2):
     sys.exit(1)
 print("  ok   the %d packets the client sent to the VIP arrived, each once, on rs1 or rs2" % n_sent)
 PY
+
+step "path MTU: a 1 MB upload through the tunnel (1500-byte DF packets, tunnel MTU 1480)"
+for rs in 1 2; do
+    if [ "$rs" = 1 ]; then ns=$NS_RS1; else ns=$NS_RS2; fi
+    ip netns exec "$ns" "$PY" -c '
+import hashlib, socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 9000))
+srv.listen()
+while True:
+    c, _ = srv.accept()
+    h = hashlib.sha256()
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        h.update(d)
+    c.sendall(("%s %s\n" % (sys.argv[1], h.hexdigest())).encode())
+    c.close()
+' "rs$rs" >"$WORK/sink$rs.log" 2>&1 &
+    TOPO_PIDS+=("$!")
+done
+ipvsadm -A -t "$VIP:9000" -s rr
+ipvsadm -a -t "$VIP:9000" -r "$RS1_IP:9000" -i
+ipvsadm -a -t "$VIP:9000" -r "$RS2_IP:9000" -i
+head -c $((1024 * 1024)) /dev/urandom >"$WORK/up.bin"
+expect_eq "$(ip -n "$NS_CLIENT" route get "$VIP" | grep -c 'mtu' || true)" 0 "client's cached path MTUs to the VIP before"
+reply=
+for _ in $(seq 20); do # the sink may still be starting: retry a refused connection
+    if reply=$(in_client "$PY" -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9000), timeout=20)
+s.sendall(open(sys.argv[2], "rb").read())
+s.shutdown(socket.SHUT_WR)
+print(s.makefile().readline().strip())
+' "$VIP" "$WORK/up.bin" 2>"$WORK/upload.err"); then break; fi
+    grep -q ConnectionRefused "$WORK/upload.err" || break
+    sleep 0.2
+done
+[ -n "$reply" ] || fail "upload: $(cat "$WORK/upload.err")"
+expect_eq "${reply#* }" "$(sha256sum "$WORK/up.bin" | cut -d' ' -f1)" "sha256 the real server (${reply%% *}) got"
+expect_eq "$(ip -n "$NS_CLIENT" route get "$VIP" | grep -o 'mtu [0-9]*' || true)" "mtu 1480" \
+    "client's path MTU to the VIP, learnt from the director's fragmentation-needed"

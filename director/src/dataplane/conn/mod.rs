@@ -14,6 +14,9 @@
 //! construction.
 //!
 //! Times are whole seconds from any monotonic origin the worker chooses (`u32`).
+//!
+//! Memory: a 56-byte IPv4 entry plus both indexes (sized at twice the capacity so hashbrown
+//! never grows) come to about 97 bytes per connection at 1M capacity (`tests/conn_memory.rs`).
 
 mod check;
 pub mod entry;

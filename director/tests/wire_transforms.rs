@@ -305,3 +305,25 @@ fn tunnel_outer_header_field_by_field() {
     assert_eq!(tun::mtu_check(1500, 1500, false), tun::TunMtu::Fragment);
     assert_eq!(tun::mtu_check(60, 80, false), tun::TunMtu::TooSmall);
 }
+
+#[test]
+fn udp_first_fragment_is_translated_like_the_whole_datagram() {
+    let case = cases::load()
+        .into_iter()
+        .find(|c| c.name == "nat_in_udp")
+        .expect("golden case");
+    let (l3, l4) = (14usize, 34usize);
+    // First fragment: IP header + the first 16 bytes of the datagram (a multiple of 8), MF.
+    let mut frag = case.input[..l4 + 16].to_vec();
+    frag[l3 + 2..l3 + 4].copy_from_slice(&36u16.to_be_bytes());
+    frag[l3 + 6] = 0x20;
+    ipv4::Packet::new_unchecked(&mut frag[l3..]).fill_checksum();
+    let meta = parse_frame(&frag).expect("first fragment parses: UDP length is the datagram's");
+    assert!(meta.first_fragment);
+    assert_eq!((meta.src_port, meta.dst_port), (5353, 53));
+    nat::dnat(&mut frag, &meta, RS, 5300).expect("translated");
+    // Reassembled with the untouched rest, it is exactly what scapy built for the datagram.
+    let mut datagram = frag[l4..].to_vec();
+    datagram.extend_from_slice(&case.input[l4 + 16..]);
+    assert_eq!(datagram, case.expected[l4..]);
+}

@@ -94,7 +94,11 @@ fn translate(
             tcp.set_checksum(check);
         }
         proto::UDP => {
-            let mut udp = udp::Packet::new_checked(l4)?;
+            let mut udp = if fragment {
+                udp::Packet::new_checked_header(l4)?
+            } else {
+                udp::Packet::new_checked(l4)?
+            };
             let old_port = match side {
                 Side::Src => udp.src_port(),
                 Side::Dst => udp.dst_port(),

@@ -2,7 +2,8 @@
 //! into a small [`PacketMeta`] of offsets and fields, or a [`DropReason`].
 //!
 //! What is checked: header lengths, IPv4 version/IHL/total length, the IPv4 header checksum,
-//! TCP data offset, UDP length. What is not: L4 checksums (see the [`crate::wire`] docs).
+//! TCP data offset, UDP length (except in a first fragment, where it counts the whole
+//! datagram). What is not: L4 checksums (see the [`crate::wire`] docs).
 //! Fragments: a non-first fragment is refused ([`DropReason::Fragment`]): it has no ports, so
 //! without reassembly it cannot be matched to a connection. A first fragment parses (its L4
 //! header must be whole) with `is_fragment` and `first_fragment` set; the data plane decides.
@@ -177,7 +178,11 @@ fn parse_ipv4(l3: &[u8], meta: &mut PacketMeta) -> Result<(), DropReason> {
             meta.tcp_flags = tcp.flags();
         }
         proto::UDP => {
-            let udp = udp::Packet::new_checked(l4)?;
+            let udp = if meta.first_fragment {
+                udp::Packet::new_checked_header(l4)?
+            } else {
+                udp::Packet::new_checked(l4)?
+            };
             meta.kind = PacketKind::Udp;
             meta.src_port = udp.src_port();
             meta.dst_port = udp.dst_port();

@@ -40,6 +40,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
+    /// Wraps `buffer` after checking only that the 8-byte header fits: for a first fragment,
+    /// whose length field counts the whole datagram, not this fragment.
+    pub fn new_checked_header(buffer: T) -> Result<Self, DropReason> {
+        if buffer.as_ref().len() < HEADER_LEN {
+            return Err(DropReason::TruncatedL4);
+        }
+        Ok(Self::new_unchecked(buffer))
+    }
+
     /// The underlying buffer.
     pub fn into_inner(self) -> T {
         self.buffer
@@ -75,10 +84,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
-    /// Header and data as the length field delimits them.
+    /// Header and data as the length field delimits them (cut at the end of the buffer for
+    /// a view made with [`Packet::new_checked_header`]).
     #[inline]
     pub fn datagram(&self) -> &[u8] {
-        &self.buffer.as_ref()[..usize::from(self.len())]
+        let buffer = self.buffer.as_ref();
+        &buffer[..usize::from(self.len()).min(buffer.len())]
     }
 }
 
@@ -145,5 +156,17 @@ mod tests {
         let p = Packet::new_checked(&b[..]).expect("valid");
         assert!(p.is_empty());
         assert_eq!(p.datagram().len(), 8);
+        // A first fragment: length counts the whole datagram.
+        b[5] = 200;
+        assert_eq!(
+            Packet::new_checked(&b[..]).err(),
+            Some(DropReason::BadUdpLength)
+        );
+        let p = Packet::new_checked_header(&b[..]).expect("header fits");
+        assert_eq!((p.len(), p.datagram().len()), (200, 10));
+        assert_eq!(
+            Packet::new_checked_header(&b[..7]).err(),
+            Some(DropReason::TruncatedL4)
+        );
     }
 }

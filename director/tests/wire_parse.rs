@@ -120,65 +120,66 @@ fn edited(edit: impl Fn(&mut [u8]), keep_checksum: bool) -> Result<PacketMeta, D
 
 #[test]
 fn each_malformation_gives_its_drop_reason() {
-    let l3 = 14;
-    let cases: [(&str, Box<dyn Fn(&mut [u8])>, bool, DropReason); 10] = [
+    const L3: usize = 14;
+    type Edit = fn(&mut [u8]);
+    let cases: [(&str, Edit, bool, DropReason); 10] = [
         (
             "IHL 4",
-            Box::new(|f| f[l3] = 0x44),
+            (|f: &mut [u8]| f[L3] = 0x44),
             true,
             DropReason::BadIhl,
         ),
         (
             "version 6",
-            Box::new(|f| f[l3] = 0x65),
+            (|f: &mut [u8]| f[L3] = 0x65),
             true,
             DropReason::IpVersion,
         ),
         (
             "IHL 15",
-            Box::new(|f| f[l3] = 0x4f),
+            (|f: &mut [u8]| f[L3] = 0x4f),
             false,
             DropReason::TruncatedL4,
         ),
         (
             "total < header",
-            Box::new(|f| f[l3 + 2..l3 + 4].copy_from_slice(&19u16.to_be_bytes())),
+            (|f: &mut [u8]| f[L3 + 2..L3 + 4].copy_from_slice(&19u16.to_be_bytes())),
             false,
             DropReason::BadTotalLength,
         ),
         (
             "total > frame",
-            Box::new(|f| f[l3 + 2..l3 + 4].copy_from_slice(&2000u16.to_be_bytes())),
+            (|f: &mut [u8]| f[L3 + 2..L3 + 4].copy_from_slice(&2000u16.to_be_bytes())),
             false,
             DropReason::TruncatedL3,
         ),
         (
             "checksum",
-            Box::new(|f| f[l3 + 11] ^= 0x10),
+            (|f: &mut [u8]| f[L3 + 11] ^= 0x10),
             true,
             DropReason::BadIpChecksum,
         ),
         (
             "non-first fragment",
-            Box::new(|f| f[l3 + 6..l3 + 8].copy_from_slice(&0x0003u16.to_be_bytes())),
+            (|f: &mut [u8]| f[L3 + 6..L3 + 8].copy_from_slice(&0x0003u16.to_be_bytes())),
             false,
             DropReason::Fragment,
         ),
         (
             "last fragment",
-            Box::new(|f| f[l3 + 6..l3 + 8].copy_from_slice(&0x00b9u16.to_be_bytes())),
+            (|f: &mut [u8]| f[L3 + 6..L3 + 8].copy_from_slice(&0x00b9u16.to_be_bytes())),
             false,
             DropReason::Fragment,
         ),
         (
             "TCP offset 4",
-            Box::new(|f| f[34 + 12] = 0x40),
+            (|f: &mut [u8]| f[34 + 12] = 0x40),
             false,
             DropReason::BadTcpOffset,
         ),
         (
             "TCP offset 15",
-            Box::new(|f| f[34 + 12] = 0xf0),
+            (|f: &mut [u8]| f[34 + 12] = 0xf0),
             false,
             DropReason::BadTcpOffset,
         ),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # E2E, VS/NAT: TCP (pages, a 10 MB transfer checked by sha256) and UDP (echo) through the VIP,
+# ICMP (echo to the director and the VIP, a real server's port unreachable and RST relayed),
 # ARP (the client learns the VIP from the director; the director resolves the real servers
 # itself), rr alternation, wlc with weights 3:1 over 100 connections, weight 0 (no new
 # connections, the established one completes) and a removed real server.
@@ -101,6 +102,36 @@ case $udp_seq in
     "rs1 rs2 rs1 rs2 " | "rs2 rs1 rs2 rs1 ") ok "UDP rr sequence: $udp_seq" ;;
     *) fail "UDP rr sequence: got '$udp_seq'" ;;
 esac
+
+step "ICMP and refusals through NAT"
+# -c 2 with a deadline (-w): exit 0 only when both replies came.
+pings() { in_client ping -q -c 2 -i 0.2 -w 3 "$1" >/dev/null; }
+check "ping the director's outside address $DIRECTOR_OUT_IP: 2 of 2 answered" pings "$DIRECTOR_OUT_IP"
+check "ping the VIP $VIP: 2 of 2 answered" pings "$VIP"
+ipvsadm -A -t "$VIP:82" -s rr
+ipvsadm -a -t "$VIP:82" -r "$RS1_IP:82" -m
+ipvsadm -A -u "$VIP:83" -s rr
+ipvsadm -a -u "$VIP:83" -r "$RS1_IP:83" -m
+rc=0
+in_client curl -s --max-time 3 "http://$VIP:82/" || rc=$?
+expect_eq "$rc" 7 "curl exit status for $VIP:82 -> rs1:82, nothing listening (7: refused, the RST came back through the director)"
+# The client's kernel reports the port unreachable only if the ICMP error quotes its own
+# datagram (client -> VIP:83): the director must translate the quoted header as well.
+refused=$(in_client "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 83))
+s.settimeout(3)
+s.send(b"x")
+try:
+    s.recv(16)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+' "$VIP")
+expect_eq "$refused" refused "UDP to $VIP:83 -> rs1:83, nothing listening (rs1's port unreachable, translated back)"
 
 step "wlc, weights 3:1, 100 sequential connections ($VIP:8080 -> :80)"
 ipvsadm -A -t "$VIP:8080" -s wlc

@@ -10,7 +10,8 @@
 #    - the daemon starts with the image's default config (EAL on net_null0), /healthz answers,
 #      a service added with ipvsadm inside the container is listed back exactly, SIGTERM stops
 #      it with status 0;
-#    - HOOK (pcap replay): see check_pcap_replay below.
+#    - pcap replay: VS/DR frames in from a pcap, the output pcap compared byte for byte
+#      (check_pcap_replay below).
 # Everything it creates (containers, images, the base it built, temp dirs) is removed on exit,
 # also on failure. Exit status 0 = all checks passed.
 #
@@ -22,6 +23,8 @@
 #   CONTAINERS_CONF   podman config (default: docker/containers.conf: runc, ulimits)
 #   KEEP_BASE=1       keep a base image this run built (saves ~40 s next time)
 #   KEEP_IMAGE=1      keep the built image (tag localhost/director:check)
+#   REUSE_IMAGE=1     check an existing localhost/director:check instead of building (with
+#                     KEEP_IMAGE=1 on the run that built it; iterating on the checks)
 #   MAX_IMAGE_MB      runtime image size limit (default 250)
 #   CONTEXT=worktree  build the checkout as it is instead of its last commit
 set -euo pipefail
@@ -185,6 +188,10 @@ build_image() {
             exit 1
         }
     fi
+    if [ "${REUSE_IMAGE:-0}" = 1 ] && podman image exists "$IMAGE"; then
+        log "REUSE_IMAGE=1: checking the existing $IMAGE (not rebuilt)"
+        return
+    fi
     log "podman build from $context (release build of the workspace in the build stage)"
     BUILT_IMAGE=1
     # --layers=false: no intermediate layer images are left behind (the cargo registry and
@@ -195,11 +202,15 @@ build_image() {
         tail -40 "$WORK/build.log" >&2
         exit 1
     }
-    grep -A40 '^runtime packages:' "$WORK/build.log" | sed -n '1,40p' | grep -E '^(runtime|lib)' || true
-    local bytes mb
-    bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-    mb=$((bytes / 1000000))
-    log "image $IMAGE: $mb MB, built in $((SECONDS - t0)) s"
+    log "built in $((SECONDS - t0)) s; runtime packages (ldd owners + DPDK_PMDS):"
+    sed -n '/^runtime packages:/,/^\[2\/2\]/p' "$WORK/build.log" | grep '^lib' | tr '\n' ' '
+    echo
+}
+
+check_size() {
+    local mb
+    mb=$(($(podman image inspect --format '{{.Size}}' "$IMAGE") / 1000000))
+    log "image $IMAGE: $mb MB (limit $MAX_IMAGE_MB MB)"
     [ "$mb" -le "$MAX_IMAGE_MB" ] || fail "runtime image is $mb MB > $MAX_IMAGE_MB MB"
 }
 
@@ -280,15 +291,109 @@ check_daemon() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# HOOK: pcap replay check (input pcap in, output pcap compared).
-# When the daemon's pcap-replay mode exists, this is where the end-to-end packet check goes:
-#   1. mount a directory with in.pcap (client -> VIP frames), rules (ipvsadm -S format) and a
-#      config whose ports are `net_pcap` vdevs (rx_pcap=/data/in.pcap, tx_pcap=/data/out.pcap);
-#   2. run the director in replay mode in the image (--network=none, --no-huge);
-#   3. compare /data/out.pcap frame by frame with an expected pcap (e.g. scapy on the host).
-# Until then it is skipped with a notice, not counted as passed.
+# pcap replay: input pcap in, output pcap compared, byte for byte.
+# The daemon runs in the image on a net_pcap port (rx_pcap=in.pcap, tx_pcap=out.pcap) with a
+# VS/DR service restored from a rules file, and stops by itself once the input is consumed
+# (--stop-when-idle). in.pcap and the expected frames are made with scapy on the host: a TCP
+# SYN and an ACK of one client flow to the VIP, and a SYN to a port with no service. Expected:
+# the two VIP frames leave towards the real server with only the MACs and the TTL (so also the
+# IP checksum) changed, in order; nothing else leaves but gratuitous ARPs announcing the VIP.
+PCAP_PMD_MAC=02:70:63:61:70:00 # DPDK's pcap PMD gives its ports this MAC ("\x02pcap\0")
+# Debian's python3 (scapy is a Debian package; a pyenv/venv python3 first in PATH lacks it).
+PY=${PYTHON:-/usr/bin/python3}
+
+replay_config() {
+    cat <<'TOML'
+[eal]
+args = ["-l", "0-1", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry",
+        "--log-level=lib.eal:warning",
+        "--vdev=net_pcap0,rx_pcap=/data/in.pcap,tx_pcap=/data/out.pcap"]
+[[port]]
+name = "lan"
+device = "net_pcap0"
+addresses = ["192.0.2.1/24"]
+[[neighbour]]
+port = "lan"
+addr = "192.0.2.20"
+mac = "02:00:00:00:01:0a"
+[workers]
+lcores = [1]
+mbufs = 2047
+conn_table_capacity = 1024
+[control]
+socket = "/data/director.sock"
+[metrics]
+listen = "127.0.0.1:0"
+TOML
+}
+
+# Writes DIR/in.pcap and DIR/expected.hex (one frame a line, hex).
+replay_frames() {
+    "$PY" - "$1" "$PCAP_PMD_MAC" <<'PYTHON'
+import sys
+from scapy.all import ARP, Ether, IP, TCP, wrpcap
+data, port_mac = sys.argv[1], sys.argv[2]
+client, real_server = "02:00:00:00:00:0a", "02:00:00:00:01:0a"
+def frame(dport, flags, seq, ack=0):
+    return (Ether(src=client, dst=port_mac) /
+            IP(src="198.51.100.7", dst="192.0.2.10", ttl=64, id=1) /
+            TCP(sport=40000, dport=dport, flags=flags, seq=seq, ack=ack, window=8192))
+frames = [frame(80, "S", 1000), frame(80, "A", 1001, 5001), frame(81, "S", 7)]
+wrpcap(f"{data}/in.pcap", frames)
+with open(f"{data}/expected.hex", "w") as out:
+    for f in frames[:2]:
+        e = Ether(bytes(f))
+        e.src, e.dst = port_mac, real_server
+        e[IP].ttl -= 1
+        del e[IP].chksum
+        out.write(bytes(e).hex() + "\n")
+# The daemon announces a VIP with gratuitous ARP (who-has VIP tell VIP, broadcast), at a
+# moment of its own choosing: such frames are accepted anywhere in the output, only this way.
+garp = (Ether(src=port_mac, dst="ff:ff:ff:ff:ff:ff") /
+        ARP(op=1, hwsrc=port_mac, psrc="192.0.2.10", hwdst="00:00:00:00:00:00", pdst="192.0.2.10"))
+# Padded to the 60-byte Ethernet minimum, as it is sent.
+open(f"{data}/garp.hex", "w").write(bytes(garp).ljust(60, b"\0").hex() + "\n")
+PYTHON
+}
+
 check_pcap_replay() {
-    log "SKIP pcap replay check: hook not wired yet (daemon pcap-replay mode pending)"
+    if ! "$PY" -c 'import scapy' 2>/dev/null; then
+        log "SKIPPED (not passed): pcap replay needs python3-scapy ($PY)"
+        return
+    fi
+    log "pcap replay: VS/DR frames through the daemon in the image"
+    local data=$WORK/replay out got
+    mkdir -p "$data"
+    replay_config >"$data/replay.toml"
+    printf '%s\n' '-A -t 192.0.2.10:80 -s rr' '-a -t 192.0.2.10:80 -r 192.0.2.20:80 -g -w 1' \
+        >"$data/rules"
+    replay_frames "$data"
+    if ! out=$(timeout 60 podman run --rm --pull=never --network=none -v "$data:/data" \
+        "$IMAGE" --config /data/replay.toml --rules /data/rules --stop-when-idle 500 2>&1); then
+        fail "replay run failed: $out"
+        return
+    fi
+    grep -qi "mac $PCAP_PMD_MAC" <<<"$out" ||
+        log "note: no port with mac $PCAP_PMD_MAC in the daemon's log: $(grep -i mac <<<"$out")"
+    [ -s "$data/out.pcap" ] || {
+        fail "no out.pcap written; daemon output: $out"
+        return
+    }
+    # Every frame out, in order, as hex; gratuitous ARPs for the VIP counted apart.
+    got=$("$PY" -c 'import sys
+from scapy.all import rdpcap
+for p in rdpcap(sys.argv[1]): print(bytes(p).hex())' "$data/out.pcap")
+    local garps
+    garps=$(grep -cxFf "$data/garp.hex" <<<"$got" || true)
+    got=$(grep -vxFf "$data/garp.hex" <<<"$got" || true)
+    if [ "$got" = "$(cat "$data/expected.hex")" ]; then
+        log "pcap replay: out.pcap = expected ($(wc -l <"$data/expected.hex") frames, byte-exact;" \
+            "+ $garps gratuitous ARP for the VIP)"
+    else
+        fail "pcap replay: out.pcap differs from the expected frames (< expected, > got)"
+        diff "$data/expected.hex" <(echo "$got") >&2 || true
+        echo "daemon output: $out" >&2
+    fi
 }
 # ---------------------------------------------------------------------------------------------
 
@@ -305,6 +410,7 @@ main() {
         return
     fi
     build_image
+    check_size
     check_binaries
     if has_bin director && has_bin director-cli; then
         check_daemon

@@ -28,9 +28,32 @@ pub const MH_DEFAULT_TABLE_SIZE: u32 = 4093;
 const KEY1: (u64, u64) = (2654435761, 2654435761);
 const KEY2: (u64, u64) = (2654446892, 2654446892);
 
+/// `a % d` without a division (Lemire's fastmod for 32-bit numerators, d >= 2).
+#[derive(Clone, Copy)]
+struct FastMod {
+    d: u32,
+    m: u64,
+}
+
+impl FastMod {
+    fn new(d: u32) -> Self {
+        FastMod {
+            d,
+            m: u64::MAX / d as u64 + 1,
+        }
+    }
+
+    #[inline]
+    fn rem(self, a: u32) -> u32 {
+        let low = self.m.wrapping_mul(a as u64);
+        ((low as u128 * self.d as u128) >> 64) as u32
+    }
+}
+
 pub(crate) struct Maglev {
     dests: Dests,
     table: Box<[u32]>,
+    m: FastMod,
     fallback: bool,
     use_port: bool,
 }
@@ -118,6 +141,7 @@ pub(crate) fn build(
     Ok(Box::new(Maglev {
         dests,
         table,
+        m: FastMod::new(m),
         fallback,
         use_port,
     }))
@@ -137,9 +161,9 @@ impl Scheduler for Maglev {
 
     #[inline]
     fn schedule(&self, flow: &FlowInfo) -> Option<usize> {
-        let m = self.table.len() as u32;
+        let m = self.m;
         let port = if self.use_port { flow.sport } else { 0 };
-        let ihash = hashkey(&flow.saddr, port, KEY1, 0) % m;
+        let ihash = m.rem(hashkey(&flow.saddr, port, KEY1, 0));
         let d = self.table[ihash as usize];
         if d == NONE {
             return None;
@@ -150,9 +174,9 @@ impl Scheduler for Maglev {
         if !self.fallback {
             return None;
         }
-        for offset in 0..m {
-            let roffset = (offset + ihash) % m;
-            let d = self.table[(hashkey(&flow.saddr, port, KEY1, roffset) % m) as usize];
+        for offset in 0..m.d {
+            let roffset = m.rem(offset + ihash);
+            let d = self.table[m.rem(hashkey(&flow.saddr, port, KEY1, roffset)) as usize];
             if d == NONE {
                 return None;
             }
@@ -165,5 +189,27 @@ impl Scheduler for Maglev {
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FastMod;
+
+    #[test]
+    fn fastmod_equals_remainder() {
+        let mut x = 0x1234_5678u32;
+        for &d in super::MH_TABLE_SIZES.iter().chain(&[2, 3, u32::MAX]) {
+            let f = FastMod::new(d);
+            for a in [0, 1, d - 1, d, d.wrapping_add(1), u32::MAX, u32::MAX - 1] {
+                assert_eq!(f.rem(a), a % d, "{a} % {d}");
+            }
+            for _ in 0..10_000 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                assert_eq!(f.rem(x), x % d, "{x} % {d}");
+            }
+        }
     }
 }

@@ -25,7 +25,10 @@ CONF=$WORK/director.toml
 DLOG=$WORK/director.log
 BIG=$WORK/big.bin
 BIG_SHA=
-E2E_DPDK_RUNTIME_BEFORE=$(find /var/run/dpdk -mindepth 1 2>/dev/null | sort || true)
+# The director runs with EAL's default file prefix (rte) and --no-shconf: it must leave no
+# runtime files there (other prefixes belong to other programs).
+E2E_DPDK_RUNTIME=/var/run/dpdk/rte
+E2E_DPDK_RUNTIME_BEFORE=$(find "$E2E_DPDK_RUNTIME" -mindepth 1 2>/dev/null | sort || true)
 mkdir -p "$WORK/bin"
 ln -s "$BIN/director-cli" "$WORK/bin/ipvsadm"
 export PATH="$WORK/bin:$PATH" DIRECTOR_SOCKET=$SOCK
@@ -71,8 +74,8 @@ e2e_cleanup() {
         if kill -0 "$pid" 2>/dev/null; then echo "  FAIL process $pid still runs"; left=1; fi
     done
     if [ -e "$SOCK" ]; then echo "  FAIL control socket $SOCK still exists"; left=1; fi
-    if [ "$(find /var/run/dpdk -mindepth 1 2>/dev/null | sort || true)" != "$E2E_DPDK_RUNTIME_BEFORE" ]; then
-        echo "  FAIL new files under /var/run/dpdk"; left=1
+    if [ "$(find "$E2E_DPDK_RUNTIME" -mindepth 1 2>/dev/null | sort || true)" != "$E2E_DPDK_RUNTIME_BEFORE" ]; then
+        echo "  FAIL new files under $E2E_DPDK_RUNTIME"; left=1
     fi
     if [ "$left" = 0 ]; then
         ok "no namespace $TOPO_PREFIX-*, none of the ${#pids[@]} processes started, no control socket, no DPDK runtime files"

@@ -6,6 +6,8 @@
 # behind (namespaces, processes, the control socket, DPDK runtime files).
 #
 # Assertions print what they checked: "  ok   <what>" or "  FAIL <what>" (then exit 1).
+# Environment: BIN (binaries, default target/release), PYTHON (with scapy, default
+# /usr/bin/python3), E2E_KEEP=1 keeps the scratch dir (logs, captures) for a post-mortem.
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${BIN:-$E2E_ROOT/target/release}
@@ -33,9 +35,6 @@ mkdir -p "$WORK/bin"
 ln -s "$BIN/director-cli" "$WORK/bin/ipvsadm"
 export PATH="$WORK/bin:$PATH" DIRECTOR_SOCKET=$SOCK
 
-# Hook for a test's own clean-up, run before the topology goes.
-e2e_extra_cleanup() { :; }
-
 ok() { printf '  \033[32mok\033[0m   %s\n' "$*"; }
 fail() {
     printf '  \033[31mFAIL\033[0m %s\n' "$*"
@@ -61,7 +60,6 @@ e2e_cleanup() {
     local rc=$? left=0 pids pid
     trap - EXIT INT TERM
     pids=("${TOPO_PIDS[@]}")
-    e2e_extra_cleanup || true
     topo_stop_director || true
     topo_down
     step "teardown: nothing left behind"

@@ -227,6 +227,9 @@ check_binaries() {
         log "director --help"
         out=$(in_image director --help 2>&1) || fail "director --help exited $?: $out"
         grep -q -- '--config' <<<"$out" || fail "director --help does not mention --config: $out"
+        log "director --check on the image's default config"
+        out=$(in_image director --check --config /etc/director/director.toml 2>&1) ||
+            fail "default config rejected: $out"
     fi
     if has_bin director-cli; then
         log "director-cli -h / ipvsadm -h"

@@ -18,12 +18,14 @@ use crate::dataplane::neigh::{self, NeighConfig, NeighManager, NeighTable};
 use crate::dataplane::netstate::{NetState, PortInfo};
 use crate::dataplane::pipeline::{Pipeline, PipelineConfig};
 use crate::dataplane::route::RouteTableBuilder;
-use crate::dataplane::snapshot::{ServiceInput, Snapshot, SnapshotBuilder, SnapshotCell, StatsRegistry};
+use crate::dataplane::snapshot::{
+    ServiceInput, Snapshot, SnapshotBuilder, SnapshotCell, StatsRegistry,
+};
 use crate::dataplane::worker::{Shared, Worker, WorkerCmd, WorkerOptions};
-use crate::dpdk::{self, Mempool, MbufRing, Port, PortConf};
+use crate::dpdk::{self, MbufRing, Mempool, Port, PortConf};
 use crate::metrics::{
-    EstimatorThread, Exporter, MetricsServer, PortStatsView, RealServerStatsView,
-    ServiceStatsView, StatsKey, StatsSource, StatsTracker, WorkerCounters, ESTIMATOR_PERIOD,
+    EstimatorThread, Exporter, MetricsServer, PortStatsView, RealServerStatsView, ServiceStatsView,
+    StatsKey, StatsSource, StatsTracker, WorkerCounters, ESTIMATOR_PERIOD,
 };
 use crate::wire::MacAddr;
 use arc_swap::ArcSwap;
@@ -133,7 +135,8 @@ impl ControlState {
                 s.stats = to_listing_stats(&v);
             }
             for d in s.dests.iter_mut() {
-                let key = StatsKey::Dest(s.config.key, SocketAddr::new(d.config.addr, d.config.port));
+                let key =
+                    StatsKey::Dest(s.config.key, SocketAddr::new(d.config.addr, d.config.port));
                 if let Some(v) = tracker.view(&key) {
                     d.stats = to_listing_stats(&v);
                 }
@@ -273,7 +276,11 @@ impl StatsSource for DaemonStats {
     }
 
     fn ports(&self) -> Vec<PortStatsView> {
-        let ports = self.state.ports.lock().unwrap_or_else(PoisonError::into_inner);
+        let ports = self
+            .state
+            .ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         ports
             .iter()
             .map(|p| PortStatsView {
@@ -301,8 +308,13 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
     install_signal_handlers();
     let n_workers = config.worker_lcores.len();
     dpdk::eal::init(&config.eal_args).map_err(|e| format!("EAL: {e}"))?;
-    let pool = Mempool::new("director_pkts", config.mbufs, 256, dpdk::mempool::DEFAULT_DATA_ROOM)
-        .map_err(|e| format!("mempool: {e}"))?;
+    let pool = Mempool::new(
+        "director_pkts",
+        config.mbufs,
+        256,
+        dpdk::mempool::DEFAULT_DATA_ROOM,
+    )
+    .map_err(|e| format!("mempool: {e}"))?;
 
     // Ports: n_workers rx and tx queues each.
     let mut ports = Vec::new();
@@ -329,7 +341,9 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
         port.start()
             .map_err(|e| format!("port {}: start: {e}", pc.name))?;
         let _ = port.set_promiscuous(true);
-        let mac = port.mac().map_err(|e| format!("port {}: mac: {e}", pc.name))?;
+        let mac = port
+            .mac()
+            .map_err(|e| format!("port {}: mac: {e}", pc.name))?;
         if !opts.quiet {
             eprintln!(
                 "director: port {} ({}) id {} mac {} rss {}",
@@ -384,15 +398,22 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
         rings: rings.clone(),
         stop: stop.clone(),
     };
-    let mut handles = Vec::new();
+    let mut workers = Vec::new();
     let mut cmd_senders = Vec::new();
     let mut counters = Vec::new();
     let default_timeouts = conn_timeouts(Timeouts::default());
-    let mut queues: Vec<(Vec<_>, Vec<_>)> = (0..n_workers).map(|_| (Vec::new(), Vec::new())).collect();
+    let mut queues: Vec<(Vec<_>, Vec<_>)> =
+        (0..n_workers).map(|_| (Vec::new(), Vec::new())).collect();
     for port in ports.iter_mut() {
         for (w, q) in queues.iter_mut().enumerate() {
-            q.0.push(port.rx_queue(w as u16).map_err(|e| format!("rx queue: {e}"))?);
-            q.1.push(port.tx_queue(w as u16).map_err(|e| format!("tx queue: {e}"))?);
+            q.0.push(
+                port.rx_queue(w as u16)
+                    .map_err(|e| format!("rx queue: {e}"))?,
+            );
+            q.1.push(
+                port.tx_queue(w as u16)
+                    .map_err(|e| format!("tx queue: {e}"))?,
+            );
         }
     }
     for (w, (rx, tx)) in queues.into_iter().enumerate() {
@@ -407,7 +428,9 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
         );
         let (ctx, crx) = channel::bounded(64);
         cmd_senders.push(ctx);
-        let consumer = rings[w].consumer().map_err(|e| format!("ring consumer: {e}"))?;
+        let consumer = rings[w]
+            .consumer()
+            .map_err(|e| format!("ring consumer: {e}"))?;
         let worker = Worker::new(
             w,
             pipeline,
@@ -422,7 +445,7 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
                 idle_streak: 64,
             },
         );
-        handles.push(worker.spawn().map_err(|e| format!("worker thread: {e}"))?);
+        workers.push(worker);
     }
 
     // Control plane.
@@ -441,13 +464,23 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
     });
     let rules = opts.rules.clone().or(config.rules.clone());
     if let Some(path) = rules {
+        // Before the workers poll: an offline replay must not see packets before its rules.
         restore_rules(&handler, &path)?;
+    }
+    let mut handles = Vec::new();
+    for worker in workers {
+        handles.push(worker.spawn().map_err(|e| format!("worker thread: {e}"))?);
     }
     let estimator = EstimatorThread::spawn(tracker, ESTIMATOR_PERIOD)
         .map_err(|e| format!("estimator thread: {e}"))?;
     let names: &'static [&'static str] = Box::leak(drop_reason_names().into_boxed_slice());
-    let exporter = Exporter::new(Arc::new(DaemonStats { state: state.clone() }), names)
-        .map_err(|e| format!("exporter: {e}"))?;
+    let exporter = Exporter::new(
+        Arc::new(DaemonStats {
+            state: state.clone(),
+        }),
+        names,
+    )
+    .map_err(|e| format!("exporter: {e}"))?;
     let metrics = MetricsServer::start(config.metrics_listen, Arc::new(exporter))
         .map_err(|e| format!("metrics on {}: {e}", config.metrics_listen))?;
     let server = ControlServer::bind(&config.socket, handler.clone())
@@ -501,15 +534,34 @@ pub fn run(config: Config, opts: DaemonOptions) -> Result<(), String> {
         let _ = p.close();
     }
     if !opts.quiet {
-        eprintln!("director: stopped");
+        eprintln!("director: stopped: {}", traffic_summary(&counters, names));
     }
     Ok(())
 }
 
+/// One line of totals over all workers: rx/tx packets and every non-zero drop reason.
+fn traffic_summary(counters: &[Arc<WorkerCounters>], names: &[&str]) -> String {
+    let rx: u64 = counters.iter().map(|c| c.rx_packets.get()).sum();
+    let tx: u64 = counters.iter().map(|c| c.tx_packets.get()).sum();
+    let mut line = format!("rx {rx} tx {tx} drops");
+    let mut any = false;
+    for (i, name) in names.iter().enumerate() {
+        let n: u64 = counters.iter().map(|c| c.drops[i].get()).sum();
+        if n > 0 {
+            line.push_str(&format!(" {name}={n}"));
+            any = true;
+        }
+    }
+    if !any {
+        line.push_str(" none");
+    }
+    line
+}
+
 /// Applies a rules file (ipvsadm -S format, one command per line) at start-up.
 fn restore_rules(handler: &DaemonHandler, path: &std::path::Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("rules {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("rules {}: {e}", path.display()))?;
     for (n, line) in text.lines().enumerate() {
         let mut argv: Vec<String> = vec!["ipvsadm".into()];
         argv.extend(

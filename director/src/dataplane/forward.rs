@@ -65,10 +65,13 @@ impl<P: PacketBuf> Pipeline<P> {
                 r
             }
         };
-        if let Err(r) = done {
-            return Action::Drop(r.into(), pkt);
+        match done {
+            Ok(()) => self.egress(pkt, route, ctx),
+            Err(crate::wire::DropReason::TtlExceeded) if !icmp => {
+                self.reject_ttl(pkt, meta, in_port, ctx)
+            }
+            Err(r) => Action::Drop(r.into(), pkt),
         }
-        self.egress(pkt, route, ctx)
     }
 
     /// Sets the MACs for `route` and transmits, or parks the packet until ARP resolves the

@@ -17,6 +17,9 @@ use crate::wire::icmp::{msg_type, unreachable_code};
 use crate::wire::{arp, arp_build, ethernet, icmp_build, icmp_nat, PacketMeta};
 use std::net::{IpAddr, Ipv4Addr};
 
+/// `originate_error` code meaning "time exceeded in transit" instead of an unreachable code.
+const TIME_EXCEEDED_MARK: u8 = 0xff;
+
 impl<P: PacketBuf> Pipeline<P> {
     /// ARP: learn neighbours on our subnets, answer requests for our addresses and VIPs.
     pub(crate) fn arp(
@@ -267,6 +270,21 @@ impl<P: PacketBuf> Pipeline<P> {
         Action::Drop(crate::wire::DropReason::FragNeeded.into(), pkt)
     }
 
+    /// TTL would reach 0: drop + ICMP time exceeded in transit from our address on the
+    /// receiving port (as ip_vs_xmit's decrement_ttl), rate-limited.
+    pub(crate) fn reject_ttl(
+        &mut self,
+        pkt: P,
+        meta: &PacketMeta,
+        in_port: u16,
+        ctx: &Ctx,
+    ) -> Action<P> {
+        if let Some(src) = self.port_address(in_port, ctx) {
+            self.originate_error(&pkt, meta, in_port, src, TIME_EXCEEDED_MARK, 0, ctx);
+        }
+        Action::Drop(crate::wire::DropReason::TtlExceeded.into(), pkt)
+    }
+
     fn port_address(&self, port: u16, ctx: &Ctx) -> Option<Ipv4Addr> {
         ctx.net
             .ports
@@ -311,7 +329,12 @@ impl<P: PacketBuf> Pipeline<P> {
             dst: client_mac,
             vlan_tci: meta.vlan_tci,
         };
-        match icmp_build::dest_unreachable(out.data_mut(), &l2, src, l3, code, mtu) {
+        let built = if code == TIME_EXCEEDED_MARK {
+            icmp_build::time_exceeded(out.data_mut(), &l2, src, l3, 0)
+        } else {
+            icmp_build::dest_unreachable(out.data_mut(), &l2, src, l3, code, mtu)
+        };
+        match built {
             Ok(len) => {
                 let extra = out.len() - len;
                 out.trim(extra);

@@ -169,12 +169,13 @@ impl StatsRegistry {
             .clone()
     }
 
-    /// Forgets destinations and services that are no longer configured and have no
-    /// connections left (their loads are still referenced by live connections otherwise).
+    /// Forgets destinations and services that are no longer configured.
     pub fn retain(&mut self, live_dests: &[u32], live_services: &[ServiceKey]) {
-        self.dests.retain(|id, (load, _)| {
-            live_dests.contains(id) || load.active() + load.inactive() + load.persistent() > 0
-        });
+        // A removed destination's connections are dropped on their next packet and expire
+        // without a destination to unbind from (the kernel keeps a removed dest on a trash
+        // list until its connections are gone; ours has nobody left to report its counts
+        // to), so its live state goes with it.
+        self.dests.retain(|id, _| live_dests.contains(id));
         self.services.retain(|k, _| live_services.contains(k));
     }
 }

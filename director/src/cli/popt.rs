@@ -224,7 +224,10 @@ mod tests {
             .collect()
     }
 
-    fn scan(words: &[&str]) -> (Vec<Result<(char, Option<String>), PoptError>>, Vec<String>) {
+    /// Options seen (or the error that stopped the scan) and the leftover arguments.
+    type Scanned = (Vec<Result<(char, Option<String>), PoptError>>, Vec<String>);
+
+    fn scan(words: &[&str]) -> Scanned {
         let args = argv(words);
         let mut p = Popt::new(TABLE, &args);
         let mut out = Vec::new();

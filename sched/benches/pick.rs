@@ -45,6 +45,14 @@ fn preload(loads: &[Arc<DestLoad>]) {
 
 fn pick(c: &mut Criterion) {
     let flows = flows();
+    // Harness cost alone (flow fetch + black_box), to subtract from the figures below.
+    let mut k = 0usize;
+    c.bench_function("pick/baseline", |b| {
+        b.iter(|| {
+            k = (k + 1) & 1023;
+            black_box(black_box(&flows[k]).sport)
+        })
+    });
     for name in SCHEDULER_NAMES {
         let mut g = c.benchmark_group(format!("pick/{name}"));
         for n in [10usize, 100, 1000] {

@@ -56,6 +56,29 @@ run ipvsadm -a -t "$VIP:80" -r "$RS1_IP:80" -m -w 1
 run ipvsadm -a -t "$VIP:80" -r "$RS2_IP:80" -m -w 1
 run ipvsadm
 
+if command -v prometheus >/dev/null; then
+    topo_log "a real Prometheus server scrapes the director every second"
+    cat >"$WORK/prometheus.yml" <<PROM
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: director
+    static_configs:
+      - targets: ["$METRICS"]
+PROM
+    ip netns exec "$NS_DIRECTOR" prometheus --config.file="$WORK/prometheus.yml" \
+        --storage.tsdb.path="$WORK/tsdb" --web.listen-address=127.0.0.1:9090 \
+        >"$WORK/prometheus.log" 2>&1 &
+    PROM_PID=$!
+    TOPO_PIDS+=("$PROM_PID")
+    # Wait for its first scrape, so the connection rate below covers the requests.
+    for _ in $(seq 60); do
+        ip netns exec "$NS_DIRECTOR" curl -s --max-time 2 "http://127.0.0.1:9090/api/v1/query" \
+            --data-urlencode 'query=up{job="director"}' | grep -q '"value":\[[0-9.]*,"1"\]' && break
+        sleep 0.5
+    done
+fi
+
 topo_log "the client browses http://$VIP/ $N times"
 fails=0
 for i in $(seq "$N"); do
@@ -75,35 +98,19 @@ topo_log "Prometheus scrape of the director (excerpt)"
 ip netns exec "$NS_DIRECTOR" curl -s "http://$METRICS/metrics" \
     | grep -E '^director_real_server_(connections_total|packets_total|bytes_total)' || true
 
-if command -v prometheus >/dev/null; then
-    topo_log "a real Prometheus server scrapes the director (1 s interval)"
-    cat >"$WORK/prometheus.yml" <<PROM
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: director
-    static_configs:
-      - targets: ["$METRICS"]
-PROM
-    ip netns exec "$NS_DIRECTOR" prometheus --config.file="$WORK/prometheus.yml" \
-        --storage.tsdb.path="$WORK/tsdb" --web.listen-address=127.0.0.1:9090 \
-        >"$WORK/prometheus.log" 2>&1 &
-    PROM_PID=$!
-    TOPO_PIDS+=("$PROM_PID")
-    q='sum by (real_server) (director_real_server_connections_total)'
-    for _ in $(seq 60); do
-        out=$(ip netns exec "$NS_DIRECTOR" curl -s --max-time 2 \
-            "http://127.0.0.1:9090/api/v1/query" --data-urlencode "query=$q" || true)
-        if echo "$out" | grep -q '"result":\[{'; then break; fi
-        sleep 0.5
-    done
+if [ -n "$PROM_PID" ]; then
+    topo_log "Prometheus query: per-real-server connection rate over the last 30 s"
+    sleep 2
+    q='sum by (real_server) (rate(director_real_server_connections_total[30s]))'
+    out=$(ip netns exec "$NS_DIRECTOR" curl -s --max-time 2 \
+        "http://127.0.0.1:9090/api/v1/query" --data-urlencode "query=$q" || true)
     echo "PromQL: $q"
     echo "$out" | python3 -c '
 import json, sys
 try:
     d = json.load(sys.stdin)
     for r in d["data"]["result"]:
-        print("  %-22s %s" % (r["metric"].get("real_server", "?"), r["value"][1]))
+        print("  %-22s %.3f conn/s" % (r["metric"].get("real_server", "?"), float(r["value"][1])))
 except Exception as e:
     print("  (no answer from Prometheus: %s)" % e)
 '

@@ -1,5 +1,321 @@
-//! testpmd-style performance runs (see issue: bench). Placeholder until the data plane lands.
-fn main() {
-    eprintln!("bench: not built yet");
-    std::process::exit(2);
+//! `bench`: runs the director's real workers on DPDK ring ports fed by a generator thread and
+//! prints Mpps, cycles per packet, the ratio to the pass-through ceiling, connections/s and
+//! memory per connection. See the README's "Benchmarks" section.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bench::machine::{load_average, Machine};
+use bench::measure::{self, Plan, Row, Scenario};
+use bench::report::{targets, Report};
+use bench::rig::{Rig, RigConfig};
+use bench::{flows, frame, plot, testpmd};
+use clap::Parser;
+
+/// Performance runs of the director's data plane on DPDK virtual ports.
+#[derive(Parser, Debug)]
+#[command(name = "bench", version)]
+struct Args {
+    /// Scenarios: nat, dr, tun (established flows), syn (new connections), mixed (90/10).
+    #[arg(long, value_delimiter = ',', default_value = "nat,dr,tun,syn,mixed")]
+    scenarios: Vec<String>,
+    /// Frame sizes in bytes on the wire, FCS included (64..=1518).
+    #[arg(long, value_delimiter = ',', default_value = "64,512,1500")]
+    sizes: Vec<usize>,
+    /// Live connections for nat/dr/tun/mixed (suffixes k, m).
+    #[arg(long, value_delimiter = ',', default_value = "1k,100k,1m")]
+    conns: Vec<String>,
+    /// Unique SYNs (and table size) of the syn scenario.
+    #[arg(long, default_value = "2m")]
+    syn_flows: String,
+    /// Table room for the mixed scenario's new flows.
+    #[arg(long, default_value = "2m")]
+    mixed_new: String,
+    /// Workers (each needs its own core besides the generator's).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Use 2 MB hugepages (EAL --in-memory; hugetlbfs must be mounted) instead of --no-huge.
+    #[arg(long)]
+    hugepages: bool,
+    /// EAL memory in MB.
+    #[arg(long, default_value_t = 512)]
+    mem_mb: u32,
+    /// Warm-up before each window, ms.
+    #[arg(long, default_value_t = 200)]
+    warmup_ms: u64,
+    /// Measuring window, ms.
+    #[arg(long, default_value_t = 1000)]
+    window_ms: u64,
+    /// Generator core.
+    #[arg(long, default_value_t = 0)]
+    gen_core: usize,
+    /// Worker cores (default: the cores after the generator's, wrapping).
+    #[arg(long, value_delimiter = ',')]
+    worker_cores: Vec<usize>,
+    /// Check one drained burst in N against the forwarding method (1: all, 0: none).
+    #[arg(long, default_value_t = 64)]
+    verify_every: u64,
+    /// Seconds of dpdk-testpmd io forwarding as an outside reference (0: skip).
+    #[arg(long, default_value_t = 5)]
+    testpmd_secs: u32,
+    /// Print the report as JSON on stdout (the table goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Write results.md, results.json and results.png into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A few milliseconds of every scenario and size, every frame checked: proves the bench
+    /// works (no hugepages needed); fails on any wrong frame, drop or empty measurement.
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// "1k", "100K", "1m", "10M" or a plain number.
+fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1_000),
+        Some('m') => (&t[..t.len() - 1], 1_000_000),
+        _ => (&t[..], 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("not a count: {s:?} (e.g. 1000, 100k, 10m)"))?;
+    let n = n * mul;
+    if n == 0 || n > u64::from(u32::MAX) || n > flows::MAX_FLOWS {
+        return Err(format!("count {s:?} out of range"));
+    }
+    Ok(n)
+}
+
+fn plan(a: &Args) -> Result<Plan, String> {
+    let scenarios = a
+        .scenarios
+        .iter()
+        .map(|s| Scenario::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for &s in &a.sizes {
+        if !(frame::MIN_SIZE..=frame::MAX_SIZE).contains(&s) {
+            return Err(format!(
+                "size {s} outside {}..={}",
+                frame::MIN_SIZE,
+                frame::MAX_SIZE
+            ));
+        }
+    }
+    if a.sizes.is_empty() || scenarios.is_empty() {
+        return Err("nothing to run".into());
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if a.workers == 0 {
+        return Err("--workers must be at least 1".into());
+    }
+    let dut_cores: Vec<Option<usize>> = if a.worker_cores.is_empty() {
+        (0..a.workers)
+            .map(|i| Some((a.gen_core + 1 + i) % cores))
+            .collect()
+    } else {
+        a.worker_cores.iter().map(|&c| Some(c)).collect()
+    };
+    if a.workers + 1 > cores {
+        eprintln!(
+            "bench: {} workers + the generator on {cores} cores: threads share cores, \
+             numbers are not per-core figures",
+            a.workers
+        );
+    }
+    let mut p = Plan {
+        scenarios,
+        sizes: a.sizes.clone(),
+        conns: a
+            .conns
+            .iter()
+            .map(|c| parse_count(c))
+            .collect::<Result<_, _>>()?,
+        syn_flows: parse_count(&a.syn_flows)?,
+        mixed_new: parse_count(&a.mixed_new)?,
+        warmup: Duration::from_millis(a.warmup_ms),
+        window: Duration::from_millis(a.window_ms),
+        gen_core: Some(a.gen_core),
+        dut_cores,
+        verify_every: a.verify_every,
+        patience: Duration::from_secs(120),
+    };
+    if a.smoke {
+        p.conns = vec![1_000];
+        p.syn_flows = 20_000;
+        p.mixed_new = 50_000;
+        p.warmup = Duration::from_millis(5);
+        p.window = Duration::from_millis(30);
+        p.verify_every = 1;
+    }
+    Ok(p)
+}
+
+fn run_all(rig: &mut Rig, p: &Plan) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for &sc in &p.scenarios {
+        if sc == Scenario::Syn {
+            eprintln!("bench: {} ({} flows)", sc.name(), p.syn_flows);
+            rows.extend(measure::syn(rig, p)?);
+            continue;
+        }
+        for &n in &p.conns {
+            eprintln!("bench: {} with {n} connections", sc.name());
+            rows.extend(measure::established(rig, p, sc, n)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// What makes a smoke run fail: a wrong frame, a drop, a silent scenario.
+fn smoke_failures(rows: &[Row], p: &Plan) -> Vec<String> {
+    let mut bad = Vec::new();
+    let expected = p.scenarios.iter().map(|s| {
+        if *s == Scenario::Syn {
+            1
+        } else {
+            p.conns.len()
+        }
+    });
+    let want: usize = expected.sum::<usize>() * p.sizes.len();
+    if rows.len() != want {
+        bad.push(format!("{} rows, expected {want}", rows.len()));
+    }
+    for r in rows {
+        let id = format!("{} {} B {} conns", r.scenario, r.size, r.conns);
+        if r.mpps <= 0.0 || r.ceiling_mpps <= 0.0 || r.director_cycles <= 0.0 {
+            bad.push(format!("{id}: nothing measured ({r:?})"));
+        }
+        if r.frames_checked == 0 || r.frames_bad > 0 {
+            bad.push(format!(
+                "{id}: {} of {} frames wrong",
+                r.frames_bad, r.frames_checked
+            ));
+        }
+        if r.drops > 0 {
+            bad.push(format!("{id}: {} drops", r.drops));
+        }
+    }
+    bad
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let p = match plan(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let load_start = load_average();
+    // testpmd first: with hugepages, this process's EAL would hold them all afterwards.
+    let reference = if args.testpmd_secs > 0 && !args.smoke {
+        eprintln!(
+            "bench: dpdk-testpmd io forwarding for {} s",
+            args.testpmd_secs
+        );
+        let r = testpmd::run(args.testpmd_secs, args.hugepages);
+        if r.is_none() {
+            eprintln!("bench: dpdk-testpmd not available or printed no statistics");
+        }
+        r
+    } else {
+        None
+    };
+    let cfg = RigConfig {
+        workers: args.workers,
+        hugepages: args.hugepages,
+        mem_mb: args.mem_mb,
+    };
+    let mut rig = match Rig::new(&cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut machine = Machine::describe(args.hugepages, director::dpdk::tsc_hz());
+    machine.load_start = load_start;
+    let rows = match run_all(&mut rig, &p) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    machine.load_end = load_average();
+    let report = Report {
+        command,
+        machine,
+        targets: targets(&rows),
+        rows,
+        testpmd: reference,
+    };
+    let md = report.markdown();
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    if args.json {
+        eprintln!("{md}");
+        println!("{json}");
+    } else {
+        println!("{md}");
+    }
+    if let Some(dir) = &args.out {
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(dir.join("results.md"), &md))
+            .and_then(|_| std::fs::write(dir.join("results.json"), &json));
+        if let Err(e) = written {
+            eprintln!("bench: writing {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        let title = format!(
+            "director bench, {}",
+            if args.hugepages {
+                "hugepages"
+            } else {
+                "no hugepages"
+            }
+        );
+        if let Err(e) = plot::draw(&dir.join("results.png"), &title, &report.rows) {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let wrong: u64 = report.rows.iter().map(|r| r.frames_bad).sum();
+    if wrong > 0 {
+        eprintln!("bench: {wrong} forwarded frames were wrong");
+        return ExitCode::FAILURE;
+    }
+    if args.smoke {
+        let bad = smoke_failures(&report.rows, &p);
+        if !bad.is_empty() {
+            for b in &bad {
+                eprintln!("bench: smoke: {b}");
+            }
+            return ExitCode::FAILURE;
+        }
+        eprintln!("bench: smoke ok ({} rows)", report.rows.len());
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_with_suffixes() {
+        assert_eq!(parse_count("1k"), Ok(1_000));
+        assert_eq!(parse_count("100K"), Ok(100_000));
+        assert_eq!(parse_count("10m"), Ok(10_000_000));
+        assert_eq!(parse_count("1234"), Ok(1234));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("5g").is_err());
+        assert!(parse_count("m").is_err());
+    }
 }

@@ -1,0 +1,824 @@
+//! The scenarios and how each number is measured.
+//!
+//! For every (scenario, live connections): fresh configuration and connection tables, then
+//! 1. **populate** with the real workers: SYNs of `conns` new flows (a SYN flood with unique
+//!    tuples); connections/s = flows created per second between the 5 % and 95 % marks;
+//!    memory per connection = growth of the process's RSS from before the tables were made
+//!    to after the flood, divided by the connections.
+//! 2. **forward** with the real workers, per frame size: the generator streams the scenario's
+//!    traffic; Mpps = packets the workers transmitted per second over the window.
+//! 3. **probe**, per frame size, on the same tables: TSC cycles around `Pipeline::process`.
+//! 4. **ceiling**, per frame size: the pass-through loop fed the same way.
+//!
+//! The generator runs on its own core; workers, probe and pass-through take turns on the
+//! other core(s). A run is "DUT-bound" when the generator found the rx ring full during the
+//! window (the device under test, not the generator, set the rate).
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use director::dataplane::conn::Timeouts;
+use director::dataplane::pipeline::{Pipeline, PipelineConfig};
+use director::dpdk::{self, eal, Mbuf};
+use director::metrics::WorkerCounters;
+use serde::Serialize;
+
+use crate::dut::{self, enter_lcore, Env, LoopStats, Workers};
+use crate::flows::shuffled;
+use crate::frame::{Segment, Template};
+use crate::gen::{self, GenSpec, GenStats, Pattern};
+use crate::rig::Rig;
+use crate::topo::{self, Method};
+
+/// A traffic scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Established flows through the NAT service (ACK segments, shuffled flows).
+    Nat,
+    /// Established flows through the DR service.
+    Dr,
+    /// Established flows through the TUN service.
+    Tun,
+    /// SYN flood with unique tuples into the NAT service (new connections).
+    Syn,
+    /// NAT: 90 % established ACKs, 10 % SYNs of new flows.
+    Mixed,
+}
+
+impl Scenario {
+    /// Every scenario.
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Nat,
+        Scenario::Dr,
+        Scenario::Tun,
+        Scenario::Syn,
+        Scenario::Mixed,
+    ];
+
+    /// Its command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Nat => "nat",
+            Scenario::Dr => "dr",
+            Scenario::Tun => "tun",
+            Scenario::Syn => "syn",
+            Scenario::Mixed => "mixed",
+        }
+    }
+
+    /// The scenario named `s`.
+    pub fn parse(s: &str) -> Result<Scenario, String> {
+        Scenario::ALL
+            .into_iter()
+            .find(|x| x.name() == s)
+            .ok_or_else(|| format!("unknown scenario {s:?} (nat, dr, tun, syn, mixed)"))
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Scenario::Dr => Method::Dr,
+            Scenario::Tun => Method::Tun,
+            Scenario::Nat | Scenario::Syn | Scenario::Mixed => Method::Nat,
+        }
+    }
+}
+
+/// What to run and how long.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Scenarios.
+    pub scenarios: Vec<Scenario>,
+    /// Frame sizes (bytes on the wire, FCS included).
+    pub sizes: Vec<usize>,
+    /// Live connections for the established and mixed scenarios.
+    pub conns: Vec<u64>,
+    /// Flows (= table size) of the SYN flood.
+    pub syn_flows: u64,
+    /// Extra table room for the new flows of the mixed scenario (they wrap after this).
+    pub mixed_new: u64,
+    /// Warm-up before each measuring window.
+    pub warmup: Duration,
+    /// Measuring window.
+    pub window: Duration,
+    /// Core of the generator.
+    pub gen_core: Option<usize>,
+    /// Cores of the workers (probe and pass-through use the first).
+    pub dut_cores: Vec<Option<usize>>,
+    /// Check every n-th drained burst (1: all, 0: none).
+    pub verify_every: u64,
+    /// Longest a populate may take before the run fails.
+    pub patience: Duration,
+}
+
+/// One result line. Rates "per core" divide by the CPU time the measured thread(s) spent on
+/// packets (scheduler statistics minus idle polls): what a core of their own would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Scenario name.
+    pub scenario: String,
+    /// Frame size, bytes on the wire (FCS included).
+    pub size: usize,
+    /// Live connections while measuring (for syn: the flows of the flood).
+    pub conns: u64,
+    /// Workers.
+    pub workers: usize,
+    /// Real workers: million packets per second transmitted (wall clock).
+    pub mpps: f64,
+    /// `mpps` per core-second of the workers (per worker: divided by `workers`).
+    pub mpps_core: f64,
+    /// Share of a CPU each worker thread had during the window (0..1).
+    pub worker_cpu_share: f64,
+    /// Fraction of the workers' CPU time spent in polls that found nothing.
+    pub worker_idle: f64,
+    /// Share of a CPU the generator had during the workers' window.
+    pub gen_cpu_share: f64,
+    /// Pass-through loop, same generator and ports: Mpps (wall clock).
+    pub ceiling_mpps: f64,
+    /// `ceiling_mpps` per core-second of the pass-through thread.
+    pub ceiling_mpps_core: f64,
+    /// Fraction of the pass-through thread's CPU time spent in empty polls.
+    pub ceiling_idle: f64,
+    /// mpps_core / ceiling_mpps_core.
+    pub ratio: f64,
+    /// Nanoseconds per packet of a whole worker per core (I/O, loop and director code).
+    pub worker_ns: f64,
+    /// worker_ns - the pass-through loop's ns per packet per core.
+    pub director_ns_by_difference: f64,
+    /// Probe: nanoseconds per packet inside `Pipeline::process` (TSC, scaled to the
+    /// probe's CPU share).
+    pub director_ns: f64,
+    /// Probe: TSC cycles per packet inside `Pipeline::process`, scaled likewise.
+    pub director_cycles: f64,
+    /// Probe: raw TSC cycles per packet (not scaled).
+    pub director_cycles_raw: f64,
+    /// Probe thread's CPU share.
+    pub probe_cpu_share: f64,
+    /// New connections per second (populate flood for nat/dr/tun, the flood for syn, the
+    /// SYN share for mixed), wall clock.
+    pub conns_per_s: f64,
+    /// `conns_per_s` per core-second of the workers, per worker.
+    pub conns_per_s_core: f64,
+    /// RSS growth / connections (bytes), from the populate.
+    pub rss_bytes_per_conn: f64,
+    /// Connection-table allocation / connections (bytes).
+    pub table_bytes_per_conn: f64,
+    /// Packets the workers dropped (flood and window, all reasons).
+    pub drops: u64,
+    /// Whether the workers set the rate (idle below 10 %), else the generator did.
+    pub dut_bound: bool,
+    /// Whether the pass-through set its rate (idle below 10 %), else the generator did.
+    pub ceiling_dut_bound: bool,
+    /// Frames checked against the forwarding method (a sample of what the workers sent).
+    pub frames_checked: u64,
+    /// Checked frames that were wrong.
+    pub frames_bad: u64,
+}
+
+/// Sets a flag when dropped (stops threads also when a measurement fails).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+/// Runs `body` while the generator runs `spec` on its core; `queues` = rx queues fed.
+fn with_gen<R>(
+    rig: &mut Rig,
+    spec: &GenSpec,
+    queues: usize,
+    core: Option<usize>,
+    body: impl FnOnce(&GenStats) -> R,
+) -> R {
+    let stats = GenStats::default();
+    let stop = AtomicBool::new(false);
+    let r = std::thread::scope(|s| {
+        let rx = &rig.rx[0][..queues];
+        let tx = &mut rig.tx[..];
+        let pool = &rig.pool;
+        let (stats, stop) = (&stats, &stop);
+        std::thread::Builder::new()
+            .name("bench-gen".into())
+            .spawn_scoped(s, move || {
+                enter_lcore(core);
+                gen::run(spec, pool, rx, tx, stats, stop);
+                eal::unregister_thread();
+            })
+            .expect("spawn the generator thread");
+        let _guard = StopOnDrop(stop);
+        body(stats)
+    });
+    if let Some(f) = stats
+        .first_bad
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        let hex: String = f.iter().take(80).map(|b| format!("{b:02x}")).collect();
+        eprintln!(
+            "bench: wrong {:?} frame ({} bytes): {hex}",
+            spec.verify,
+            f.len()
+        );
+    }
+    rig.drain();
+    r
+}
+
+/// Counter values read at the start and end of a window.
+struct Delta {
+    values: Vec<u64>,
+    secs: f64,
+}
+
+impl Delta {
+    /// The CPU share of `threads` threads whose run nanoseconds are `values[i]`.
+    fn share(&self, i: usize, threads: usize) -> f64 {
+        (self.values[i] as f64 / (self.secs * 1e9 * threads as f64)).clamp(1e-6, 1.0)
+    }
+}
+
+/// CPU time of a device under test over a window: how long its threads ran, and how much of
+/// that went to polls that found nothing (idle polls x the calibrated cost of one).
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    wall_s: f64,
+    run_ns: f64,
+    idle_ns: f64,
+    threads: usize,
+}
+
+impl Cpu {
+    fn new(wall_s: f64, run_ns: u64, idle_polls: u64, idle_poll_ns: f64, threads: usize) -> Cpu {
+        Cpu {
+            wall_s,
+            run_ns: run_ns as f64,
+            idle_ns: idle_polls as f64 * idle_poll_ns,
+            threads,
+        }
+    }
+
+    /// Share of a CPU each thread had.
+    fn share(&self) -> f64 {
+        (self.run_ns / (self.wall_s * 1e9 * self.threads as f64)).clamp(0.0, 1.0)
+    }
+
+    /// Fraction of the run time spent in idle polls.
+    fn idle(&self) -> f64 {
+        (self.idle_ns / self.run_ns.max(1.0)).clamp(0.0, 1.0)
+    }
+
+    /// Nanoseconds the threads spent on packets (at least 1 % of their run time).
+    fn busy_ns(&self) -> f64 {
+        (self.run_ns - self.idle_ns)
+            .max(self.run_ns * 0.01)
+            .max(1.0)
+    }
+
+    /// Events per second per core: what one thread with a core of its own would do.
+    fn per_core(&self, events: u64) -> f64 {
+        events as f64 / self.busy_ns() * 1e9
+    }
+}
+
+/// Nanoseconds of CPU one idle poll costs: the device under test runs without traffic for a
+/// moment; its CPU time divided by its polls.
+fn idle_poll_ns(run_ns: impl Fn() -> u64, idle_polls: impl Fn() -> u64) -> f64 {
+    let (r0, i0) = (run_ns(), idle_polls());
+    std::thread::sleep(Duration::from_millis(30));
+    let (r1, i1) = (run_ns(), idle_polls());
+    if i1 > i0 {
+        r1.saturating_sub(r0) as f64 / (i1 - i0) as f64
+    } else {
+        0.0
+    }
+}
+
+/// Sleeps `warmup`, reads, sleeps `window`, reads.
+fn window(warmup: Duration, win: Duration, read: impl Fn() -> Vec<u64>) -> Delta {
+    std::thread::sleep(warmup);
+    let (a, t0) = (read(), Instant::now());
+    std::thread::sleep(win);
+    let (b, t1) = (read(), Instant::now());
+    Delta {
+        values: b.iter().zip(&a).map(|(b, a)| b.wrapping_sub(*a)).collect(),
+        secs: (t1 - t0).as_secs_f64(),
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+fn new_env(workers: usize) -> Result<Env, String> {
+    let net = topo::net_state()?;
+    let neigh = topo::neighbours(&net)?;
+    Ok(Env {
+        snapshot: Arc::new(ArcSwap::from_pointee(topo::snapshot(workers)?)),
+        net: Arc::new(net),
+        neigh: Arc::new(ArcSwap::new(neigh)),
+    })
+}
+
+fn pipelines(rig: &Rig, workers: usize, capacity: u64) -> Vec<Pipeline<Mbuf>> {
+    // Flows split by a hash: leave room for the imbalance.
+    let per = if workers == 1 {
+        capacity
+    } else {
+        capacity / workers as u64 + capacity / 20 + 1024
+    };
+    (0..workers)
+        .map(|i| {
+            Pipeline::new(
+                &PipelineConfig::new(i, workers, per as usize),
+                Timeouts::default(),
+                Arc::new(WorkerCounters::new(i as u16)),
+                rig.pool.clone(),
+                None,
+            )
+        })
+        .collect()
+}
+
+fn spec(plan: &Plan, sc: Scenario, size: usize, pattern: Pattern, limit: Option<u64>) -> GenSpec {
+    let vip = sc.method().vip();
+    GenSpec {
+        ack: Template::new(vip, size, Segment::Ack).expect("sizes are validated by the CLI"),
+        syn: Template::new(vip, size, Segment::Syn).expect("sizes are validated by the CLI"),
+        pattern,
+        limit,
+        verify_every: plan.verify_every,
+        verify: Some(sc.method()),
+    }
+}
+
+/// Result of a SYN flood through the workers.
+struct Flood {
+    conns_per_s: f64,
+    /// The workers' CPU between the 5 % and 95 % marks.
+    cpu: Cpu,
+    drops: u64,
+    dut_bound: bool,
+    checked: u64,
+    bad: u64,
+}
+
+/// Sends SYNs of flows `0..n` and waits until the workers created them all.
+fn flood(
+    rig: &mut Rig,
+    plan: &Plan,
+    workers: &Workers,
+    spec: &GenSpec,
+    n: u64,
+    idle_ns: f64,
+) -> Result<Flood, String> {
+    let q = rig.workers;
+    let drops0 = workers.drops();
+    let created0 = workers.conns_created();
+    with_gen(rig, spec, q, plan.gen_core, |g| {
+        let deadline = Instant::now() + plan.patience;
+        // Small floods are timed whole; big ones between the 5 % and 95 % marks.
+        let (lo, hi) = if n >= 100_000 {
+            (n / 20, n - n / 20)
+        } else {
+            (0, n)
+        };
+        let mut first: Option<(Instant, u64, u64)> = None;
+        loop {
+            let created = workers.conns_created() - created0;
+            if first.is_none() && created >= lo {
+                first = Some((Instant::now(), workers.run_ns(), workers.idle_polls()));
+            }
+            if created >= hi {
+                let (t0, run0, idle0) = first.unwrap_or((Instant::now(), 0, 0));
+                let secs = t0.elapsed().as_secs_f64().max(1e-9);
+                let cpu = Cpu::new(
+                    secs,
+                    workers.run_ns().saturating_sub(run0),
+                    workers.idle_polls().saturating_sub(idle0),
+                    idle_ns,
+                    q,
+                );
+                // The rest of the flood, for the table to hold exactly n.
+                while workers.conns_created() - created0 < n && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                let made = workers.conns_created() - created0;
+                if made != n {
+                    return Err(format!("flood: {made} of {n} connections created"));
+                }
+                return Ok(Flood {
+                    conns_per_s: (hi - lo) as f64 / secs,
+                    cpu,
+                    drops: workers.drops() - drops0,
+                    dut_bound: cpu.idle() < 0.1,
+                    checked: g.checked.load(Relaxed),
+                    bad: g.bad.load(Relaxed),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "flood: {created} of {n} connections after {:?} (sent {}, drained {}, \
+                     worker drops {})",
+                    plan.patience,
+                    g.sent.load(Relaxed),
+                    g.drained.load(Relaxed),
+                    workers.drops() - drops0
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    })
+}
+
+/// What a forwarding window saw besides the counter deltas.
+struct Seen {
+    checked: u64,
+    bad: u64,
+    new_flows: u64,
+}
+
+/// Counter order of [`forward`]'s window.
+const TX: usize = 0;
+const DROPS: usize = 1;
+const CREATED: usize = 2;
+const RUN: usize = 3;
+const GEN_RUN: usize = 4;
+const IDLE: usize = 5;
+
+/// Streams `spec` through the running workers and measures a window.
+fn forward(rig: &mut Rig, plan: &Plan, workers: &Workers, spec: &GenSpec) -> (Delta, Seen) {
+    let q = rig.workers;
+    with_gen(rig, spec, q, plan.gen_core, |g| {
+        let d = window(plan.warmup, plan.window, || {
+            vec![
+                workers.tx_packets(),
+                workers.drops(),
+                workers.conns_created(),
+                workers.run_ns(),
+                g.tid.run_ns(),
+                workers.idle_polls(),
+            ]
+        });
+        let seen = Seen {
+            checked: g.checked.load(Relaxed),
+            bad: g.bad.load(Relaxed),
+            new_flows: g.new_flows.load(Relaxed),
+        };
+        (d, seen)
+    })
+}
+
+/// The pass-through ceiling for `spec`.
+struct Ceiling {
+    mpps: f64,
+    cpu: Cpu,
+}
+
+fn ceiling(rig: &mut Rig, plan: &Plan, spec: &GenSpec) -> Result<Ceiling, String> {
+    let (rx, tx) = dut::queues(rig)?;
+    let core = plan.dut_cores.first().copied().flatten();
+    let spec = GenSpec {
+        verify: None,
+        ..spec.clone()
+    };
+    let stats = LoopStats::default();
+    let stop = AtomicBool::new(false);
+    let d = std::thread::scope(|s| {
+        let (stats_r, stop_r) = (&stats, &stop);
+        s.spawn(move || dut::passthrough(core, rx, tx, stats_r, stop_r));
+        let _guard = StopOnDrop(&stop);
+        while stats.tid.run_ns() == 0 {
+            std::thread::yield_now();
+        }
+        let idle_ns = idle_poll_ns(|| stats.tid.run_ns(), || stats.idle.load(Relaxed));
+        let d = with_gen(rig, &spec, 1, plan.gen_core, |_| {
+            window(plan.warmup, plan.window, || {
+                vec![
+                    stats.rx.load(Relaxed),
+                    stats.tid.run_ns(),
+                    stats.idle.load(Relaxed),
+                ]
+            })
+        });
+        (d, idle_ns)
+    });
+    let (d, idle_ns) = d;
+    Ok(Ceiling {
+        mpps: d.values[0] as f64 / d.secs / 1e6,
+        cpu: Cpu::new(d.secs, d.values[1], d.values[2], idle_ns, 1),
+    })
+}
+
+/// What the probe measured.
+struct Probed {
+    /// TSC cycles per packet inside the pipeline, raw.
+    cycles_raw: f64,
+    /// The probe thread's CPU share.
+    share: f64,
+    /// New flows the generator sent.
+    new_flows: u64,
+}
+
+/// Probe cycles per packet for `spec` on `pipeline`; with `spec.limit`, over exactly that
+/// many packets (a flood), else over a window. Gives the pipeline back.
+fn probe(
+    rig: &mut Rig,
+    plan: &Plan,
+    env: &Env,
+    pipeline: Pipeline<Mbuf>,
+    spec: &GenSpec,
+) -> Result<(Probed, Pipeline<Mbuf>), String> {
+    let (rx, tx) = dut::queues(rig)?;
+    let core = plan.dut_cores.first().copied().flatten();
+    let spec = GenSpec {
+        verify: None,
+        ..spec.clone()
+    };
+    let stats = LoopStats::default();
+    let stop = AtomicBool::new(false);
+    let read = || {
+        vec![
+            stats.rx.load(Relaxed),
+            stats.cycles.load(Relaxed),
+            stats.dropped.load(Relaxed),
+            stats.tid.run_ns(),
+        ]
+    };
+    let (d, complete, new_flows, pipeline) = std::thread::scope(|s| {
+        let (stats_r, stop_r) = (&stats, &stop);
+        let h = s.spawn(move || dut::probe(core, pipeline, env, rx, tx, stats_r, stop_r));
+        let guard = StopOnDrop(&stop);
+        let (d, complete, new_flows) =
+            with_gen(rig, &spec, 1, plan.gen_core, |g| match spec.limit {
+                Some(n) => {
+                    let deadline = Instant::now() + plan.patience;
+                    while stats.tid.run_ns() == 0 && Instant::now() < deadline {
+                        std::thread::yield_now();
+                    }
+                    let (a, t0) = (read(), Instant::now());
+                    while stats.rx.load(Relaxed) < n && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    let (b, t1) = (read(), Instant::now());
+                    let d = Delta {
+                        values: b.iter().zip(&a).map(|(b, a)| b - a).collect(),
+                        secs: (t1 - t0).as_secs_f64(),
+                    };
+                    let done = b[0] >= n;
+                    (d, done, g.new_flows.load(Relaxed))
+                }
+                None => {
+                    let d = window(plan.warmup, plan.window, read);
+                    (d, true, g.new_flows.load(Relaxed))
+                }
+            });
+        drop(guard);
+        (d, complete, new_flows, h.join())
+    });
+    let pipeline = pipeline.map_err(|_| "the probe thread panicked".to_string())?;
+    if !complete {
+        return Err("probe: the flood did not arrive in time".into());
+    }
+    if d.values[2] > 0 {
+        return Err(format!(
+            "probe: the pipeline dropped {} packets",
+            d.values[2]
+        ));
+    }
+    let probed = Probed {
+        cycles_raw: d.values[1] as f64 / d.values[0].max(1) as f64,
+        share: d.share(3, 1),
+        new_flows,
+    };
+    Ok((probed, pipeline))
+}
+
+fn ns(cycles: f64) -> f64 {
+    cycles * 1e9 / dpdk::tsc_hz().max(1) as f64
+}
+
+/// A row with the workers' part filled in.
+#[allow(clippy::too_many_arguments)]
+fn row(
+    sc: Scenario,
+    size: usize,
+    conns: u64,
+    workers: usize,
+    mpps: f64,
+    packets: u64,
+    cpu: &Cpu,
+    gen_share: f64,
+    new_conns: (f64, f64),
+) -> Row {
+    let mpps_core = cpu.per_core(packets) / 1e6;
+    Row {
+        scenario: sc.name().into(),
+        size,
+        conns,
+        workers,
+        mpps,
+        mpps_core,
+        worker_cpu_share: cpu.share(),
+        worker_idle: cpu.idle(),
+        gen_cpu_share: gen_share,
+        ceiling_mpps: 0.0,
+        ceiling_mpps_core: 0.0,
+        ceiling_idle: 0.0,
+        ratio: 0.0,
+        worker_ns: if mpps_core > 0.0 {
+            1e3 / mpps_core
+        } else {
+            0.0
+        },
+        director_ns_by_difference: 0.0,
+        director_ns: 0.0,
+        director_cycles: 0.0,
+        director_cycles_raw: 0.0,
+        probe_cpu_share: 0.0,
+        conns_per_s: new_conns.0,
+        conns_per_s_core: new_conns.1,
+        rss_bytes_per_conn: 0.0,
+        table_bytes_per_conn: 0.0,
+        drops: 0,
+        dut_bound: cpu.idle() < 0.1,
+        ceiling_dut_bound: false,
+        frames_checked: 0,
+        frames_bad: 0,
+    }
+}
+
+/// Fills in the probe's and the ceiling's parts.
+fn finish_row(row: &mut Row, p: &Probed, c: &Ceiling) {
+    row.director_cycles_raw = p.cycles_raw;
+    row.probe_cpu_share = p.share;
+    row.director_cycles = p.cycles_raw * p.share;
+    row.director_ns = ns(row.director_cycles);
+    row.ceiling_mpps = c.mpps;
+    row.ceiling_mpps_core = c.cpu.per_core((c.mpps * 1e6 * c.cpu.wall_s).round() as u64) / 1e6;
+    row.ceiling_idle = c.cpu.idle();
+    row.ceiling_dut_bound = c.cpu.idle() < 0.1;
+    if row.ceiling_mpps_core > 0.0 {
+        row.ratio = row.mpps_core / row.ceiling_mpps_core;
+        if row.worker_ns > 0.0 {
+            row.director_ns_by_difference = row.worker_ns - 1e3 / row.ceiling_mpps_core;
+        }
+    }
+}
+
+/// Runs the established/mixed scenario `sc` with `n` live connections, for every size.
+pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<Vec<Row>, String> {
+    let w = rig.workers;
+    let env = new_env(w)?;
+    let order = Arc::new(shuffled(n as u32, 0x5eed ^ n));
+    let capacity = n + if sc == Scenario::Mixed {
+        plan.mixed_new
+    } else {
+        0
+    };
+    let rss0 = rss_bytes();
+    let pipes = pipelines(rig, w, capacity);
+    let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
+    let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
+    let idle_empty = idle_poll_ns(|| workers.run_ns(), || workers.idle_polls());
+    let pop_spec = spec(
+        plan,
+        sc,
+        plan.sizes[0],
+        Pattern::NewFlows { first: 0 },
+        Some(n),
+    );
+    let pop = flood(rig, plan, &workers, &pop_spec, n, idle_empty)?;
+    let rss1 = rss_bytes();
+    let idle_ns = idle_poll_ns(|| workers.run_ns(), || workers.idle_polls());
+    // Mixed: each run's new flows follow those sent before (none repeats while the table has
+    // room for them; after that they wrap onto existing entries).
+    let mut used_new = 0u64;
+    let pattern = |used_new: u64| match sc {
+        Scenario::Mixed => Pattern::Mixed {
+            order: order.clone(),
+            first_new: n + used_new.min(plan.mixed_new),
+            span: plan.mixed_new.saturating_sub(used_new).max(1),
+            every: 10,
+        },
+        _ => Pattern::Established {
+            order: order.clone(),
+        },
+    };
+    let mut rows = Vec::new();
+    for &size in &plan.sizes {
+        let s = spec(plan, sc, size, pattern(used_new), None);
+        let (d, seen) = forward(rig, plan, &workers, &s);
+        used_new += seen.new_flows;
+        let cpu = Cpu::new(d.secs, d.values[RUN], d.values[IDLE], idle_ns, w);
+        let mpps = d.values[TX] as f64 / d.secs / 1e6;
+        let conns = if sc == Scenario::Mixed {
+            let c = d.values[CREATED];
+            (c as f64 / d.secs, cpu.per_core(c))
+        } else {
+            (pop.conns_per_s, pop.cpu.per_core(pop_events(n)))
+        };
+        let gen_share = d.share(GEN_RUN, 1);
+        let mut r = row(sc, size, n, w, mpps, d.values[TX], &cpu, gen_share, conns);
+        r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / n as f64;
+        r.table_bytes_per_conn = table_bytes as f64 / n as f64;
+        r.drops = d.values[DROPS] + pop.drops;
+        r.frames_checked = seen.checked + pop.checked;
+        r.frames_bad = seen.bad + pop.bad;
+        rows.push(r);
+    }
+    let mut pipes = workers.stop()?;
+    // The probe runs one pipeline: with several workers, worker 0's (its own flows only).
+    let mut pipeline = pipes.swap_remove(0);
+    drop(pipes);
+    for r in rows.iter_mut() {
+        let s = spec(plan, sc, r.size, pattern(used_new), None);
+        let s = if w > 1 {
+            GenSpec {
+                pattern: Pattern::Established {
+                    order: Arc::new(owned_by(&order, 0, w)),
+                },
+                ..s
+            }
+        } else {
+            s
+        };
+        let (p, back) = probe(rig, plan, &env, pipeline, &s)?;
+        pipeline = back;
+        used_new += p.new_flows;
+        let c = ceiling(rig, plan, &s)?;
+        finish_row(r, &p, &c);
+    }
+    Ok(rows)
+}
+
+/// Connections a flood of `n` times ([`flood`] times the middle 90 % of big floods).
+fn pop_events(n: u64) -> u64 {
+    if n >= 100_000 {
+        n - 2 * (n / 20)
+    } else {
+        n
+    }
+}
+
+/// The flows of `order` that worker `me` of `n` owns.
+fn owned_by(order: &[u32], me: usize, n: usize) -> Vec<u32> {
+    order
+        .iter()
+        .copied()
+        .filter(|&f| {
+            let (a, p) = crate::flows::client(u64::from(f));
+            director::dataplane::steering::owner(a.into(), p, n) == me
+        })
+        .collect()
+}
+
+/// The SYN flood: `plan.syn_flows` unique SYNs into empty tables, per size.
+pub fn syn(rig: &mut Rig, plan: &Plan) -> Result<Vec<Row>, String> {
+    let w = rig.workers;
+    let n = plan.syn_flows;
+    let mut rows = Vec::new();
+    for &size in &plan.sizes {
+        let env = new_env(w)?;
+        let s = spec(
+            plan,
+            Scenario::Syn,
+            size,
+            Pattern::NewFlows { first: 0 },
+            Some(n),
+        );
+        let rss0 = rss_bytes();
+        let pipes = pipelines(rig, w, n);
+        let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
+        let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
+        let idle_ns = idle_poll_ns(|| workers.run_ns(), || workers.idle_polls());
+        let f = flood(rig, plan, &workers, &s, n, idle_ns)?;
+        let rss1 = rss_bytes();
+        drop(workers.stop()?);
+        let events = pop_events(n);
+        let conns = (f.conns_per_s, f.cpu.per_core(events));
+        let mpps = f.conns_per_s / 1e6;
+        let mut r = row(Scenario::Syn, size, n, w, mpps, events, &f.cpu, 0.0, conns);
+        r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / n as f64;
+        r.table_bytes_per_conn = table_bytes as f64 / n as f64;
+        r.drops = f.drops;
+        r.dut_bound = f.dut_bound;
+        r.frames_checked = f.checked;
+        r.frames_bad = f.bad;
+        // Probe: one pipeline takes the whole flood (its table holds n).
+        let p = pipelines(rig, 1, n).pop().expect("one pipeline");
+        let (probed, p) = probe(rig, plan, &env, p, &s)?;
+        drop(p);
+        let c = ceiling(rig, plan, &GenSpec { limit: None, ..s })?;
+        finish_row(&mut r, &probed, &c);
+        rows.push(r);
+    }
+    Ok(rows)
+}

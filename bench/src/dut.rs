@@ -141,6 +141,11 @@ impl Workers {
         self.counters.iter().map(|c| c.idle_polls.get()).sum()
     }
 
+    /// Polls of all workers that received or sent something.
+    pub fn busy_polls(&self) -> u64 {
+        self.counters.iter().map(|c| c.busy_polls.get()).sum()
+    }
+
     /// CPU nanoseconds all worker threads have had so far.
     pub fn run_ns(&self) -> u64 {
         self.tids.iter().map(|t| t.run_ns()).sum()
@@ -179,6 +184,8 @@ pub struct LoopStats {
     pub dropped: AtomicU64,
     /// Polls that found no packet.
     pub idle: AtomicU64,
+    /// Probe: bytes received (read as the worker reads them).
+    pub bytes: AtomicU64,
     /// The loop's thread.
     pub tid: TidCell,
 }
@@ -241,6 +248,10 @@ pub fn passthrough(
     eal::unregister_thread();
 }
 
+/// Packets whose data the worker loop prefetches before processing a burst (mirrored here so
+/// the probe's pipeline calls see the same cache state as the worker's).
+pub const WORKER_PREFETCH: usize = 4;
+
 /// The pass-through loop with the director's pipeline in the middle and the TSC read around
 /// the pipeline's work on each burst. Runs on the calling thread until `stop`; returns the
 /// pipeline.
@@ -278,6 +289,13 @@ pub fn probe(
                 continue;
             }
             work += n;
+            // As the worker does before its pipeline calls: the byte count reads every mbuf
+            // header, and the first packets' data is prefetched.
+            let bytes: usize = b.as_slice().iter().map(|m| m.len()).sum();
+            stats.bytes.fetch_add(bytes as u64, Relaxed);
+            for m in b.as_slice().iter().take(WORKER_PREFETCH) {
+                m.prefetch();
+            }
             let mut dropped = 0u64;
             let t0 = dpdk::tsc();
             for m in b.drain() {

@@ -43,7 +43,7 @@ impl SplitMix {
 
     /// Uniform-enough in `0..n` (n > 0): multiply-shift, bias below 2^-32 for n < 2^32.
     pub fn below(&mut self, n: u32) -> u32 {
-        ((self.next_u64() >> 32) * u64::from(n) >> 32) as u32
+        (((self.next_u64() >> 32) * u64::from(n)) >> 32) as u32
     }
 }
 

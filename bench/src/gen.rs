@@ -73,6 +73,8 @@ pub struct GenStats {
     pub new_flows: AtomicU64,
     /// Loops where an rx ring refused frames (the device under test was the bottleneck).
     pub stalls: AtomicU64,
+    /// Loops run.
+    pub loops: AtomicU64,
     /// Loops where the pool had no mbuf.
     pub pool_empty: AtomicU64,
     /// Frames taken from tx rings.
@@ -166,7 +168,10 @@ pub fn run(
     let mut new_flows: u64 = 0;
     let mut drain_bursts: u64 = 0;
     let limit = spec.limit.unwrap_or(u64::MAX);
+    let mut loops: u64 = 0;
     while !stop.load(Relaxed) {
+        loops += 1;
+        stats.loops.store(loops, Relaxed);
         // (1) Fill and enqueue.
         if sent < limit && pending.iter().all(|b| b.is_empty()) {
             let n = (limit - sent).min(BURST as u64) as usize;
@@ -213,7 +218,7 @@ pub fn run(
                 stats.drained.fetch_add(n as u64, Relaxed);
                 drain_bursts += 1;
                 if let Some(method) = spec.verify {
-                    if spec.verify_every > 0 && drain_bursts % spec.verify_every == 0 {
+                    if spec.verify_every > 0 && drain_bursts.is_multiple_of(spec.verify_every) {
                         // Gratuitous ARPs for the VIPs (worker 0 announces them on start)
                         // are the director's own frames, not forwarded ones.
                         let mut bad = drained

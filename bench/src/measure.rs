@@ -2,17 +2,20 @@
 //!
 //! For every (scenario, live connections): fresh configuration and connection tables, then
 //! 1. **populate** with the real workers: SYNs of `conns` new flows (a SYN flood with unique
-//!    tuples); connections/s = flows created per second between the 5 % and 95 % marks;
-//!    memory per connection = growth of the process's RSS from before the tables were made
-//!    to after the flood, divided by the connections.
+//!    tuples); connections/s = flows created per second (big floods: between the 5 % and 95 %
+//!    marks); memory per connection = growth of the process's RSS from before the tables
+//!    were made to after the flood, divided by the connections.
 //! 2. **forward** with the real workers, per frame size: the generator streams the scenario's
 //!    traffic; Mpps = packets the workers transmitted per second over the window.
 //! 3. **probe**, per frame size, on the same tables: TSC cycles around `Pipeline::process`.
 //! 4. **ceiling**, per frame size: the pass-through loop fed the same way.
 //!
 //! The generator runs on its own core; workers, probe and pass-through take turns on the
-//! other core(s). A run is "DUT-bound" when the generator found the rx ring full during the
-//! window (the device under test, not the generator, set the rate).
+//! other core(s). On a shared machine neither thread owns its core, so every rate is also
+//! given per core: divided by the smaller CPU share (scheduler run time / wall time) of the
+//! generator and the device under test, the two threads the packets must pass. A run is
+//! bound by the device under test when the generator found the rx ring full in most of its
+//! loops, else by the generator.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -112,8 +115,8 @@ pub struct Plan {
     pub patience: Duration,
 }
 
-/// One result line. Rates "per core" divide by the CPU time the measured thread(s) spent on
-/// packets (scheduler statistics minus idle polls): what a core of their own would do.
+/// One result line. "Per core" rates divide a wall-clock rate by the smaller CPU share of
+/// the generator and the measured threads: what they do with cores of their own.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// Scenario name.
@@ -126,25 +129,27 @@ pub struct Row {
     pub workers: usize,
     /// Real workers: million packets per second transmitted (wall clock).
     pub mpps: f64,
-    /// `mpps` per core-second of the workers (per worker: divided by `workers`).
+    /// `mpps` per core, per worker.
     pub mpps_core: f64,
     /// Share of a CPU each worker thread had during the window (0..1).
     pub worker_cpu_share: f64,
-    /// Fraction of the workers' CPU time spent in polls that found nothing.
-    pub worker_idle: f64,
     /// Share of a CPU the generator had during the workers' window.
     pub gen_cpu_share: f64,
+    /// Fraction of the generator's loops that found the rx ring full (workers' window).
+    pub gen_stalled: f64,
+    /// Packets per busy poll of the workers (32 = full bursts).
+    pub worker_burst: f64,
     /// Pass-through loop, same generator and ports: Mpps (wall clock).
     pub ceiling_mpps: f64,
-    /// `ceiling_mpps` per core-second of the pass-through thread.
+    /// `ceiling_mpps` per core.
     pub ceiling_mpps_core: f64,
-    /// Fraction of the pass-through thread's CPU time spent in empty polls.
-    pub ceiling_idle: f64,
+    /// Fraction of the generator's loops that found the rx ring full (pass-through window).
+    pub ceiling_gen_stalled: f64,
     /// mpps_core / ceiling_mpps_core.
     pub ratio: f64,
-    /// Nanoseconds per packet of a whole worker per core (I/O, loop and director code).
+    /// Nanoseconds per packet of a whole worker (1000 / mpps_core: I/O, loop, director).
     pub worker_ns: f64,
-    /// worker_ns - the pass-through loop's ns per packet per core.
+    /// worker_ns - 1000 / ceiling_mpps_core.
     pub director_ns_by_difference: f64,
     /// Probe: nanoseconds per packet inside `Pipeline::process` (TSC, scaled to the
     /// probe's CPU share).
@@ -156,9 +161,9 @@ pub struct Row {
     /// Probe thread's CPU share.
     pub probe_cpu_share: f64,
     /// New connections per second (populate flood for nat/dr/tun, the flood for syn, the
-    /// SYN share for mixed), wall clock.
+    /// SYN tenth for mixed), wall clock.
     pub conns_per_s: f64,
-    /// `conns_per_s` per core-second of the workers, per worker.
+    /// `conns_per_s` per core, per worker.
     pub conns_per_s_core: f64,
     /// RSS growth / connections (bytes), from the populate.
     pub rss_bytes_per_conn: f64,
@@ -166,9 +171,9 @@ pub struct Row {
     pub table_bytes_per_conn: f64,
     /// Packets the workers dropped (flood and window, all reasons).
     pub drops: u64,
-    /// Whether the workers set the rate (idle below 10 %), else the generator did.
+    /// Whether the workers set the rate (`gen_stalled` >= 0.5), else the generator did.
     pub dut_bound: bool,
-    /// Whether the pass-through set its rate (idle below 10 %), else the generator did.
+    /// Whether the pass-through set its rate, else the generator did.
     pub ceiling_dut_bound: bool,
     /// Frames checked against the forwarding method (a sample of what the workers sent).
     pub frames_checked: u64,
@@ -237,76 +242,30 @@ struct Delta {
 impl Delta {
     /// The CPU share of `threads` threads whose run nanoseconds are `values[i]`.
     fn share(&self, i: usize, threads: usize) -> f64 {
-        (self.values[i] as f64 / (self.secs * 1e9 * threads as f64)).clamp(1e-6, 1.0)
+        (self.values[i] as f64 / (self.secs * 1e9 * threads as f64)).clamp(1e-3, 1.0)
+    }
+
+    /// `values[stalls] / values[loops]`.
+    fn ratio(&self, stalls: usize, loops: usize) -> f64 {
+        self.values[stalls] as f64 / self.values[loops].max(1) as f64
     }
 }
 
-/// CPU time of a device under test over a window: how long its threads ran, and how much of
-/// that went to polls that found nothing (idle polls x the calibrated cost of one).
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    wall_s: f64,
-    run_ns: f64,
-    idle_ns: f64,
-    threads: usize,
-}
-
-impl Cpu {
-    fn new(wall_s: f64, run_ns: u64, idle_polls: u64, idle_poll_ns: f64, threads: usize) -> Cpu {
-        Cpu {
-            wall_s,
-            run_ns: run_ns as f64,
-            idle_ns: idle_polls as f64 * idle_poll_ns,
-            threads,
-        }
-    }
-
-    /// Share of a CPU each thread had.
-    fn share(&self) -> f64 {
-        (self.run_ns / (self.wall_s * 1e9 * self.threads as f64)).clamp(0.0, 1.0)
-    }
-
-    /// Fraction of the run time spent in idle polls.
-    fn idle(&self) -> f64 {
-        (self.idle_ns / self.run_ns.max(1.0)).clamp(0.0, 1.0)
-    }
-
-    /// Nanoseconds the threads spent on packets (at least 1 % of their run time).
-    fn busy_ns(&self) -> f64 {
-        (self.run_ns - self.idle_ns)
-            .max(self.run_ns * 0.01)
-            .max(1.0)
-    }
-
-    /// Events per second per core: what one thread with a core of its own would do.
-    fn per_core(&self, events: u64) -> f64 {
-        events as f64 / self.busy_ns() * 1e9
-    }
-}
-
-/// Nanoseconds of CPU one idle poll costs: the device under test runs without traffic for a
-/// moment; its CPU time divided by its polls.
-fn idle_poll_ns(run_ns: impl Fn() -> u64, idle_polls: impl Fn() -> u64) -> f64 {
-    let (r0, i0) = (run_ns(), idle_polls());
-    std::thread::sleep(Duration::from_millis(30));
-    let (r1, i1) = (run_ns(), idle_polls());
-    if i1 > i0 {
-        r1.saturating_sub(r0) as f64 / (i1 - i0) as f64
-    } else {
-        0.0
-    }
-}
-
-/// Sleeps `warmup`, reads, sleeps `window`, reads.
-fn window(warmup: Duration, win: Duration, read: impl Fn() -> Vec<u64>) -> Delta {
-    std::thread::sleep(warmup);
+/// Reads `read` now and again once `until` says so; the difference over the time between.
+fn span(read: impl Fn() -> Vec<u64>, until: impl FnOnce()) -> Delta {
     let (a, t0) = (read(), Instant::now());
-    std::thread::sleep(win);
+    until();
     let (b, t1) = (read(), Instant::now());
     Delta {
         values: b.iter().zip(&a).map(|(b, a)| b.wrapping_sub(*a)).collect(),
-        secs: (t1 - t0).as_secs_f64(),
+        secs: (t1 - t0).as_secs_f64().max(1e-9),
     }
+}
+
+/// Sleeps `warmup`, then measures over `win`.
+fn window(warmup: Duration, win: Duration, read: impl Fn() -> Vec<u64>) -> Delta {
+    std::thread::sleep(warmup);
+    span(read, || std::thread::sleep(win))
 }
 
 fn rss_bytes() -> u64 {
@@ -359,15 +318,41 @@ fn spec(plan: &Plan, sc: Scenario, size: usize, pattern: Pattern, limit: Option<
     }
 }
 
+/// Floods this big or bigger are timed between their 5 % and 95 % marks, and their rate is
+/// reported for the established scenarios (smaller ones last too little to time).
+const MIN_TIMED_FLOOD: u64 = 100_000;
+
 /// Result of a SYN flood through the workers.
 struct Flood {
     conns_per_s: f64,
-    /// The workers' CPU between the 5 % and 95 % marks.
-    cpu: Cpu,
+    conns_per_s_core: f64,
+    worker_share: f64,
+    gen_share: f64,
+    stalled: f64,
     drops: u64,
-    dut_bound: bool,
     checked: u64,
     bad: u64,
+}
+
+/// Counter order of the workers' windows.
+const TX: usize = 0;
+const CREATED: usize = 1;
+const RUN: usize = 2;
+const GEN_RUN: usize = 3;
+const LOOPS: usize = 4;
+const STALLS: usize = 5;
+const BUSY: usize = 6;
+
+fn read_workers(workers: &Workers, g: &GenStats) -> Vec<u64> {
+    vec![
+        workers.tx_packets(),
+        workers.conns_created(),
+        workers.run_ns(),
+        g.tid.run_ns(),
+        g.loops.load(Relaxed),
+        g.stalls.load(Relaxed),
+        workers.busy_polls(),
+    ]
 }
 
 /// Sends SYNs of flows `0..n` and waits until the workers created them all.
@@ -377,64 +362,49 @@ fn flood(
     workers: &Workers,
     spec: &GenSpec,
     n: u64,
-    idle_ns: f64,
 ) -> Result<Flood, String> {
     let q = rig.workers;
-    let drops0 = workers.drops();
     let created0 = workers.conns_created();
+    let created = || workers.conns_created() - created0;
     with_gen(rig, spec, q, plan.gen_core, |g| {
         let deadline = Instant::now() + plan.patience;
+        let wait = |target: u64| {
+            while created() < target && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        };
         // Small floods are timed whole; big ones between the 5 % and 95 % marks.
-        let (lo, hi) = if n >= 100_000 {
+        let (lo, hi) = if n >= MIN_TIMED_FLOOD {
             (n / 20, n - n / 20)
         } else {
             (0, n)
         };
-        let mut first: Option<(Instant, u64, u64)> = None;
-        loop {
-            let created = workers.conns_created() - created0;
-            if first.is_none() && created >= lo {
-                first = Some((Instant::now(), workers.run_ns(), workers.idle_polls()));
-            }
-            if created >= hi {
-                let (t0, run0, idle0) = first.unwrap_or((Instant::now(), 0, 0));
-                let secs = t0.elapsed().as_secs_f64().max(1e-9);
-                let cpu = Cpu::new(
-                    secs,
-                    workers.run_ns().saturating_sub(run0),
-                    workers.idle_polls().saturating_sub(idle0),
-                    idle_ns,
-                    q,
-                );
-                // The rest of the flood, for the table to hold exactly n.
-                while workers.conns_created() - created0 < n && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                let made = workers.conns_created() - created0;
-                if made != n {
-                    return Err(format!("flood: {made} of {n} connections created"));
-                }
-                return Ok(Flood {
-                    conns_per_s: (hi - lo) as f64 / secs,
-                    cpu,
-                    drops: workers.drops() - drops0,
-                    dut_bound: cpu.idle() < 0.1,
-                    checked: g.checked.load(Relaxed),
-                    bad: g.bad.load(Relaxed),
-                });
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "flood: {created} of {n} connections after {:?} (sent {}, drained {}, \
-                     worker drops {})",
-                    plan.patience,
-                    g.sent.load(Relaxed),
-                    g.drained.load(Relaxed),
-                    workers.drops() - drops0
-                ));
-            }
-            std::thread::sleep(Duration::from_micros(100));
+        wait(lo);
+        let d = span(|| read_workers(workers, g), || wait(hi));
+        wait(n);
+        if created() != n {
+            return Err(format!(
+                "flood: {} of {n} connections after {:?} (sent {}, drained {}, worker drops {})",
+                created(),
+                plan.patience,
+                g.sent.load(Relaxed),
+                g.drained.load(Relaxed),
+                workers.drops()
+            ));
         }
+        let worker_share = d.share(RUN, q);
+        let gen_share = d.share(GEN_RUN, 1);
+        let conns_per_s = d.values[CREATED] as f64 / d.secs;
+        Ok(Flood {
+            conns_per_s,
+            conns_per_s_core: conns_per_s / worker_share.min(gen_share) / q as f64,
+            worker_share,
+            gen_share,
+            stalled: d.ratio(STALLS, LOOPS),
+            drops: workers.drops(),
+            checked: g.checked.load(Relaxed),
+            bad: g.bad.load(Relaxed),
+        })
     })
 }
 
@@ -445,28 +415,11 @@ struct Seen {
     new_flows: u64,
 }
 
-/// Counter order of [`forward`]'s window.
-const TX: usize = 0;
-const DROPS: usize = 1;
-const CREATED: usize = 2;
-const RUN: usize = 3;
-const GEN_RUN: usize = 4;
-const IDLE: usize = 5;
-
 /// Streams `spec` through the running workers and measures a window.
 fn forward(rig: &mut Rig, plan: &Plan, workers: &Workers, spec: &GenSpec) -> (Delta, Seen) {
     let q = rig.workers;
     with_gen(rig, spec, q, plan.gen_core, |g| {
-        let d = window(plan.warmup, plan.window, || {
-            vec![
-                workers.tx_packets(),
-                workers.drops(),
-                workers.conns_created(),
-                workers.run_ns(),
-                g.tid.run_ns(),
-                workers.idle_polls(),
-            ]
-        });
+        let d = window(plan.warmup, plan.window, || read_workers(workers, g));
         let seen = Seen {
             checked: g.checked.load(Relaxed),
             bad: g.bad.load(Relaxed),
@@ -479,7 +432,8 @@ fn forward(rig: &mut Rig, plan: &Plan, workers: &Workers, spec: &GenSpec) -> (De
 /// The pass-through ceiling for `spec`.
 struct Ceiling {
     mpps: f64,
-    cpu: Cpu,
+    mpps_core: f64,
+    stalled: f64,
 }
 
 fn ceiling(rig: &mut Rig, plan: &Plan, spec: &GenSpec) -> Result<Ceiling, String> {
@@ -493,27 +447,28 @@ fn ceiling(rig: &mut Rig, plan: &Plan, spec: &GenSpec) -> Result<Ceiling, String
     let stop = AtomicBool::new(false);
     let d = std::thread::scope(|s| {
         let (stats_r, stop_r) = (&stats, &stop);
-        s.spawn(move || dut::passthrough(core, rx, tx, stats_r, stop_r));
+        std::thread::Builder::new()
+            .name("bench-passthru".into())
+            .spawn_scoped(s, move || dut::passthrough(core, rx, tx, stats_r, stop_r))
+            .expect("spawn the pass-through thread");
         let _guard = StopOnDrop(&stop);
-        while stats.tid.run_ns() == 0 {
-            std::thread::yield_now();
-        }
-        let idle_ns = idle_poll_ns(|| stats.tid.run_ns(), || stats.idle.load(Relaxed));
-        let d = with_gen(rig, &spec, 1, plan.gen_core, |_| {
+        with_gen(rig, &spec, 1, plan.gen_core, |g| {
             window(plan.warmup, plan.window, || {
                 vec![
                     stats.rx.load(Relaxed),
                     stats.tid.run_ns(),
-                    stats.idle.load(Relaxed),
+                    g.tid.run_ns(),
+                    g.loops.load(Relaxed),
+                    g.stalls.load(Relaxed),
                 ]
             })
-        });
-        (d, idle_ns)
+        })
     });
-    let (d, idle_ns) = d;
+    let mpps = d.values[0] as f64 / d.secs / 1e6;
     Ok(Ceiling {
-        mpps: d.values[0] as f64 / d.secs / 1e6,
-        cpu: Cpu::new(d.secs, d.values[1], d.values[2], idle_ns, 1),
+        mpps,
+        mpps_core: mpps / d.share(1, 1).min(d.share(2, 1)),
+        stalled: d.ratio(4, 3),
     })
 }
 
@@ -554,25 +509,23 @@ fn probe(
     };
     let (d, complete, new_flows, pipeline) = std::thread::scope(|s| {
         let (stats_r, stop_r) = (&stats, &stop);
-        let h = s.spawn(move || dut::probe(core, pipeline, env, rx, tx, stats_r, stop_r));
+        let h = std::thread::Builder::new()
+            .name("bench-probe".into())
+            .spawn_scoped(s, move || {
+                dut::probe(core, pipeline, env, rx, tx, stats_r, stop_r)
+            })
+            .expect("spawn the probe thread");
         let guard = StopOnDrop(&stop);
         let (d, complete, new_flows) =
             with_gen(rig, &spec, 1, plan.gen_core, |g| match spec.limit {
                 Some(n) => {
                     let deadline = Instant::now() + plan.patience;
-                    while stats.tid.run_ns() == 0 && Instant::now() < deadline {
-                        std::thread::yield_now();
-                    }
-                    let (a, t0) = (read(), Instant::now());
-                    while stats.rx.load(Relaxed) < n && Instant::now() < deadline {
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    let (b, t1) = (read(), Instant::now());
-                    let d = Delta {
-                        values: b.iter().zip(&a).map(|(b, a)| b - a).collect(),
-                        secs: (t1 - t0).as_secs_f64(),
-                    };
-                    let done = b[0] >= n;
+                    let d = span(read, || {
+                        while stats.rx.load(Relaxed) < n && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    });
+                    let done = stats.rx.load(Relaxed) >= n;
                     (d, done, g.new_flows.load(Relaxed))
                 }
                 None => {
@@ -605,54 +558,50 @@ fn ns(cycles: f64) -> f64 {
     cycles * 1e9 / dpdk::tsc_hz().max(1) as f64
 }
 
-/// A row with the workers' part filled in.
-#[allow(clippy::too_many_arguments)]
-fn row(
-    sc: Scenario,
-    size: usize,
-    conns: u64,
-    workers: usize,
-    mpps: f64,
-    packets: u64,
-    cpu: &Cpu,
-    gen_share: f64,
-    new_conns: (f64, f64),
-) -> Row {
-    let mpps_core = cpu.per_core(packets) / 1e6;
+/// A row without the probe's and the ceiling's parts.
+fn row(sc: Scenario, size: usize, conns: u64, workers: usize) -> Row {
     Row {
         scenario: sc.name().into(),
         size,
         conns,
         workers,
-        mpps,
-        mpps_core,
-        worker_cpu_share: cpu.share(),
-        worker_idle: cpu.idle(),
-        gen_cpu_share: gen_share,
+        mpps: 0.0,
+        mpps_core: 0.0,
+        worker_cpu_share: 0.0,
+        gen_cpu_share: 0.0,
+        gen_stalled: 0.0,
+        worker_burst: 0.0,
         ceiling_mpps: 0.0,
         ceiling_mpps_core: 0.0,
-        ceiling_idle: 0.0,
+        ceiling_gen_stalled: 0.0,
         ratio: 0.0,
-        worker_ns: if mpps_core > 0.0 {
-            1e3 / mpps_core
-        } else {
-            0.0
-        },
+        worker_ns: 0.0,
         director_ns_by_difference: 0.0,
         director_ns: 0.0,
         director_cycles: 0.0,
         director_cycles_raw: 0.0,
         probe_cpu_share: 0.0,
-        conns_per_s: new_conns.0,
-        conns_per_s_core: new_conns.1,
+        conns_per_s: 0.0,
+        conns_per_s_core: 0.0,
         rss_bytes_per_conn: 0.0,
         table_bytes_per_conn: 0.0,
         drops: 0,
-        dut_bound: cpu.idle() < 0.1,
+        dut_bound: false,
         ceiling_dut_bound: false,
         frames_checked: 0,
         frames_bad: 0,
     }
+}
+
+/// Fills in the workers' rates.
+fn set_rates(r: &mut Row, mpps: f64, worker_share: f64, gen_share: f64, stalled: f64) {
+    r.mpps = mpps;
+    r.mpps_core = mpps / worker_share.min(gen_share) / r.workers as f64;
+    r.worker_cpu_share = worker_share;
+    r.gen_cpu_share = gen_share;
+    r.gen_stalled = stalled;
+    r.dut_bound = stalled >= 0.5;
+    r.worker_ns = 1e3 / r.mpps_core.max(1e-9);
 }
 
 /// Fills in the probe's and the ceiling's parts.
@@ -662,15 +611,11 @@ fn finish_row(row: &mut Row, p: &Probed, c: &Ceiling) {
     row.director_cycles = p.cycles_raw * p.share;
     row.director_ns = ns(row.director_cycles);
     row.ceiling_mpps = c.mpps;
-    row.ceiling_mpps_core = c.cpu.per_core((c.mpps * 1e6 * c.cpu.wall_s).round() as u64) / 1e6;
-    row.ceiling_idle = c.cpu.idle();
-    row.ceiling_dut_bound = c.cpu.idle() < 0.1;
-    if row.ceiling_mpps_core > 0.0 {
-        row.ratio = row.mpps_core / row.ceiling_mpps_core;
-        if row.worker_ns > 0.0 {
-            row.director_ns_by_difference = row.worker_ns - 1e3 / row.ceiling_mpps_core;
-        }
-    }
+    row.ceiling_mpps_core = c.mpps_core;
+    row.ceiling_gen_stalled = c.stalled;
+    row.ceiling_dut_bound = c.stalled >= 0.5;
+    row.ratio = row.mpps_core / c.mpps_core.max(1e-9);
+    row.director_ns_by_difference = row.worker_ns - 1e3 / c.mpps_core.max(1e-9);
 }
 
 /// Runs the established/mixed scenario `sc` with `n` live connections, for every size.
@@ -687,7 +632,6 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     let pipes = pipelines(rig, w, capacity);
     let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
     let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
-    let idle_empty = idle_poll_ns(|| workers.run_ns(), || workers.idle_polls());
     let pop_spec = spec(
         plan,
         sc,
@@ -695,9 +639,8 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         Pattern::NewFlows { first: 0 },
         Some(n),
     );
-    let pop = flood(rig, plan, &workers, &pop_spec, n, idle_empty)?;
+    let pop = flood(rig, plan, &workers, &pop_spec, n)?;
     let rss1 = rss_bytes();
-    let idle_ns = idle_poll_ns(|| workers.run_ns(), || workers.idle_polls());
     // Mixed: each run's new flows follow those sent before (none repeats while the table has
     // room for them; after that they wrap onto existing entries).
     let mut used_new = 0u64;
@@ -715,21 +658,29 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     let mut rows = Vec::new();
     for &size in &plan.sizes {
         let s = spec(plan, sc, size, pattern(used_new), None);
+        let drops0 = workers.drops();
         let (d, seen) = forward(rig, plan, &workers, &s);
         used_new += seen.new_flows;
-        let cpu = Cpu::new(d.secs, d.values[RUN], d.values[IDLE], idle_ns, w);
-        let mpps = d.values[TX] as f64 / d.secs / 1e6;
-        let conns = if sc == Scenario::Mixed {
-            let c = d.values[CREATED];
-            (c as f64 / d.secs, cpu.per_core(c))
-        } else {
-            (pop.conns_per_s, pop.cpu.per_core(pop_events(n)))
-        };
-        let gen_share = d.share(GEN_RUN, 1);
-        let mut r = row(sc, size, n, w, mpps, d.values[TX], &cpu, gen_share, conns);
+        let mut r = row(sc, size, n, w);
+        let (ws, gs) = (d.share(RUN, w), d.share(GEN_RUN, 1));
+        set_rates(
+            &mut r,
+            d.values[TX] as f64 / d.secs / 1e6,
+            ws,
+            gs,
+            d.ratio(STALLS, LOOPS),
+        );
+        if sc == Scenario::Mixed {
+            r.conns_per_s = d.values[CREATED] as f64 / d.secs;
+            r.conns_per_s_core = r.conns_per_s / ws.min(gs) / w as f64;
+        } else if n >= MIN_TIMED_FLOOD {
+            r.conns_per_s = pop.conns_per_s;
+            r.conns_per_s_core = pop.conns_per_s_core;
+        }
+        r.worker_burst = d.values[TX] as f64 / d.values[BUSY].max(1) as f64;
         r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / n as f64;
         r.table_bytes_per_conn = table_bytes as f64 / n as f64;
-        r.drops = d.values[DROPS] + pop.drops;
+        r.drops = workers.drops() - drops0 + pop.drops;
         r.frames_checked = seen.checked + pop.checked;
         r.frames_bad = seen.bad + pop.bad;
         rows.push(r);
@@ -757,15 +708,6 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         finish_row(r, &p, &c);
     }
     Ok(rows)
-}
-
-/// Connections a flood of `n` times ([`flood`] times the middle 90 % of big floods).
-fn pop_events(n: u64) -> u64 {
-    if n >= 100_000 {
-        n - 2 * (n / 20)
-    } else {
-        n
-    }
 }
 
 /// The flows of `order` that worker `me` of `n` owns.
@@ -798,18 +740,18 @@ pub fn syn(rig: &mut Rig, plan: &Plan) -> Result<Vec<Row>, String> {
         let pipes = pipelines(rig, w, n);
         let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
         let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
-        let idle_ns = idle_poll_ns(|| workers.run_ns(), || workers.idle_polls());
-        let f = flood(rig, plan, &workers, &s, n, idle_ns)?;
+        let f = flood(rig, plan, &workers, &s, n)?;
         let rss1 = rss_bytes();
         drop(workers.stop()?);
-        let events = pop_events(n);
-        let conns = (f.conns_per_s, f.cpu.per_core(events));
+        let mut r = row(Scenario::Syn, size, n, w);
         let mpps = f.conns_per_s / 1e6;
-        let mut r = row(Scenario::Syn, size, n, w, mpps, events, &f.cpu, 0.0, conns);
+        set_rates(&mut r, mpps, f.worker_share, f.gen_share, f.stalled);
+        r.conns_per_s = f.conns_per_s;
+        r.conns_per_s_core = f.conns_per_s_core;
+        r.worker_burst = f64::NAN;
         r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / n as f64;
         r.table_bytes_per_conn = table_bytes as f64 / n as f64;
         r.drops = f.drops;
-        r.dut_bound = f.dut_bound;
         r.frames_checked = f.checked;
         r.frames_bad = f.bad;
         // Probe: one pipeline takes the whole flood (its table holds n).

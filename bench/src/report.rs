@@ -104,6 +104,32 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
     ]
 }
 
+/// What the columns mean (printed under the table).
+const LEGEND: &str = "
+Mpps: packets the real workers transmitted per second (wall clock). Mpps/core: Mpps divided \
+by the smaller CPU share (scheduler run time / wall time) of the worker and generator threads \
+during the window, i.e. what they do with cores of their own on this shared machine; `*` \
+marks windows where one of them had less than 80 % of a CPU (an estimate). Ceiling: the \
+pass-through loop (rx_burst -> tx_burst, nothing else) with the same generator and ports, per \
+core likewise; `(gen)` = the generator, not the loop, set that rate (then it is the \
+generator's ceiling). Ratio = Mpps/core / ceiling Mpps/core. Worker ns/pkt = 1000 / \
+Mpps/core (I/O, worker loop and director code). Director ns and cycles: TSC read around \
+`Pipeline::process` for each burst in a probe loop fed like the workers, scaled by the probe \
+thread's CPU share. Conns/s/core: new connections per core-second (the populate's SYN flood; \
+for mixed, the SYN tenth). RSS B/conn: process RSS growth from before the connection tables \
+were made (sized to the connections) to after the flood, per connection. Bound by: workers \
+when the generator found the rx ring full in most of its loops.
+";
+
+/// A per-core rate, starred when a thread had less than 80 % of a CPU (an estimate).
+fn per_core(v: f64, share: f64) -> String {
+    if share < 0.8 {
+        format!("{v:.2}*")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn count(n: u64) -> String {
     match n {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} M", n / 1_000_000),
@@ -121,7 +147,7 @@ impl Report {
         s.push_str(
             "| scenario | size B | conns | Mpps | Mpps/core | ceiling Mpps/core | ratio \
              | worker ns/pkt | director ns/pkt | director cycles/pkt | conns/s/core | RSS B/conn \
-             | drops | worker CPU share, idle | bound by |\n",
+             | drops | CPU share worker/gen | bound by |\n",
         );
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|\n");
         for r in &self.rows {
@@ -131,14 +157,14 @@ impl Report {
                 String::new()
             };
             s.push_str(&format!(
-                "| {}{} | {} | {} | {:.2} | {:.2} | {:.2}{} | {:.2} | {:.1} | {:.1} | {:.0} | {} \
-                 | {:.0} | {} | {:.2}, {:.0} % | {} |\n",
+                "| {}{} | {} | {} | {:.2} | {} | {:.2}{} | {:.2} | {:.1} | {:.1} | {:.0} | {} \
+                 | {:.0} | {} | {:.2}/{:.2} | {} |\n",
                 r.scenario,
                 workers,
                 r.size,
                 count(r.conns),
                 r.mpps,
-                r.mpps_core,
+                per_core(r.mpps_core, r.worker_cpu_share.min(r.gen_cpu_share)),
                 r.ceiling_mpps_core,
                 if r.ceiling_dut_bound { "" } else { " (gen)" },
                 r.ratio,
@@ -153,10 +179,11 @@ impl Report {
                 r.rss_bytes_per_conn,
                 r.drops,
                 r.worker_cpu_share,
-                r.worker_idle * 100.0,
+                r.gen_cpu_share,
                 if r.dut_bound { "workers" } else { "generator" },
             ));
         }
+        s.push_str(LEGEND);
         if let Some(t) = &self.testpmd {
             let per: Vec<String> = t.port_mpps.iter().map(|m| format!("{m:.1}")).collect();
             s.push_str(&format!(
@@ -196,11 +223,12 @@ mod tests {
             mpps: ratio * 10.0,
             mpps_core: ratio * 10.0,
             worker_cpu_share: 1.0,
-            worker_idle: 0.0,
+            gen_stalled: 0.9,
+            worker_burst: 32.0,
             gen_cpu_share: 1.0,
             ceiling_mpps: 10.0,
             ceiling_mpps_core: 10.0,
-            ceiling_idle: 0.0,
+            ceiling_gen_stalled: 0.1,
             ratio,
             worker_ns: 0.0,
             director_ns_by_difference: 0.0,

@@ -58,16 +58,13 @@ pub fn eal_args(cfg: &RigConfig) -> Vec<String> {
         a.push("--no-huge".into());
         a.push("--no-shconf".into());
     }
-    a.extend(
-        [
-            "-m".to_string(),
-            cfg.mem_mb.to_string(),
-            "--no-pci".into(),
-            "--no-telemetry".into(),
-            "--log-level=lib.eal:warning".into(),
-        ]
-        .into_iter(),
-    );
+    a.extend([
+        "-m".to_string(),
+        cfg.mem_mb.to_string(),
+        "--no-pci".into(),
+        "--no-telemetry".into(),
+        "--log-level=lib.eal:warning".into(),
+    ]);
     a
 }
 

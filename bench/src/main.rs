@@ -41,6 +41,9 @@ struct Args {
     /// EAL memory in MB.
     #[arg(long, default_value_t = 512)]
     mem_mb: u32,
+    /// More EAL arguments, space-separated (e.g. "-d /path/to/drivers").
+    #[arg(long, allow_hyphen_values = true, default_value = "")]
+    eal_args: String,
     /// Warm-up before each window, ms.
     #[arg(long, default_value_t = 200)]
     warmup_ms: u64,
@@ -232,6 +235,7 @@ fn main() -> ExitCode {
         workers: args.workers,
         hugepages: args.hugepages,
         mem_mb: args.mem_mb,
+        extra_eal: args.eal_args.split_whitespace().map(String::from).collect(),
     };
     let mut rig = match Rig::new(&cfg) {
         Ok(r) => r,

@@ -30,6 +30,8 @@ pub struct RigConfig {
     pub hugepages: bool,
     /// EAL memory, MB (`-m`).
     pub mem_mb: u32,
+    /// More EAL arguments (e.g. `-d DIR` to load drivers from a directory).
+    pub extra_eal: Vec<String>,
 }
 
 /// The ports, rings and pool of the process.
@@ -65,6 +67,7 @@ pub fn eal_args(cfg: &RigConfig) -> Vec<String> {
         "--no-telemetry".into(),
         "--log-level=lib.eal:warning".into(),
     ]);
+    a.extend(cfg.extra_eal.iter().cloned());
     a
 }
 

@@ -46,10 +46,22 @@ fn smoke_run_covers_every_scenario_and_size_with_correct_frames() {
         let want_conns = if scenario == "syn" { 20_000 } else { 1_000 };
         assert_eq!(conns, want_conns, "{id}");
         assert!(r["mpps"].as_f64().unwrap() > 0.0, "{id}: no packets");
-        assert!(r["ceiling_mpps"].as_f64().unwrap() > 0.0, "{id}: no ceiling");
-        assert!(r["director_cycles"].as_f64().unwrap() > 0.0, "{id}: no probe");
-        assert!(r["conns_per_s"].as_f64().unwrap() > 0.0, "{id}: no connections");
-        assert!(r["frames_checked"].as_u64().unwrap() > 0, "{id}: nothing checked");
+        assert!(
+            r["ceiling_mpps"].as_f64().unwrap() > 0.0,
+            "{id}: no ceiling"
+        );
+        assert!(
+            r["director_cycles"].as_f64().unwrap() > 0.0,
+            "{id}: no probe"
+        );
+        assert!(
+            r["conns_per_s"].as_f64().unwrap() > 0.0,
+            "{id}: no connections"
+        );
+        assert!(
+            r["frames_checked"].as_u64().unwrap() > 0,
+            "{id}: nothing checked"
+        );
         assert_eq!(r["frames_bad"], 0, "{id}: wrong frames");
         assert_eq!(r["drops"], 0, "{id}: drops");
         seen.push((scenario, size));

@@ -20,6 +20,7 @@
 //! - [`MbufRing`]: a multi-producer / single-consumer `rte_ring` of mbufs for redirects between
 //!   workers; enqueue from any thread, dequeue through the one [`RingConsumer`].
 //! - [`tsc`]/[`tsc_hz`]: the CPU time-stamp counter and its frequency.
+//! - [`mem`]: cache prefetch and [`mem::HugeArray`] (big tables on transparent huge pages).
 //!
 //! # Hot path
 //! `RxQueue::rx_burst`, `TxQueue::tx_burst`, `MbufRing::enqueue_burst`,
@@ -32,6 +33,7 @@ use std::fmt;
 pub mod burst;
 pub mod eal;
 pub mod mbuf;
+pub mod mem;
 pub mod mempool;
 pub mod port;
 pub mod ring;

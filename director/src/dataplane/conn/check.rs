@@ -37,23 +37,18 @@ impl<A: ConnAddr> ConnTable<A> {
             .iter()
             .filter(|c| c.is_live() && c.flags & flag::UNHASHED == 0)
             .count();
-        if self.inbound.len() != hashed {
-            return Err(format!(
-                "inbound index has {} keys, {hashed} hashed entries",
-                self.inbound.len()
-            ));
-        }
         let replies = self
             .slab
             .iter()
             .filter(|c| c.is_live() && c.has_reply_key())
             .count();
-        if self.reply.len() != replies {
+        if self.index.len() != hashed + replies {
             return Err(format!(
-                "reply index has {} keys, {replies} NAT entries",
-                self.reply.len()
+                "index has {} keys, {hashed} hashed entries + {replies} NAT reply keys",
+                self.index.len()
             ));
         }
+        self.index.check()?;
         let mut controls = vec![0u32; self.slab.len()];
         for (idx, c) in self.iter() {
             if c.flags & flag::UNHASHED == 0

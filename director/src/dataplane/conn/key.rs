@@ -131,12 +131,25 @@ impl<A: ConnAddr> FlowKey<A> {
         }
     }
 
-    /// Hash of this key (`template` distinguishes persistence templates from connections).
+    /// Hash of this key as an inbound key (`template` distinguishes persistence templates
+    /// from connections).
     #[inline(always)]
     pub(crate) fn hash(&self, template: bool, seed: &[u64; 4]) -> u64 {
+        self.hash_with(u64::from(template) << 8, seed)
+    }
+
+    /// Hash of this key as a NAT reply key: differs from the same tuple's inbound hash, as
+    /// both kinds share one index.
+    #[inline(always)]
+    pub(crate) fn hash_reply(&self, seed: &[u64; 4]) -> u64 {
+        self.hash_with(1 << 9, seed)
+    }
+
+    #[inline(always)]
+    fn hash_with(&self, kind: u64, seed: &[u64; 4]) -> u64 {
         let rest = (u64::from(self.sport) << 32)
             | (u64::from(self.dport) << 16)
-            | (u64::from(template) << 8)
+            | kind
             | u64::from(self.proto);
         A::hash_flow(self.saddr, self.daddr, rest, seed)
     }
@@ -208,6 +221,8 @@ mod tests {
             assert_ne!(v.hash(false, &seed), h, "{v:?}");
         }
         assert_ne!(k.hash(true, &seed), h);
+        assert_ne!(k.hash_reply(&seed), h);
+        assert_ne!(k.hash_reply(&seed), k.hash(true, &seed));
         assert_eq!(k.hash(false, &seed), h);
     }
 }

@@ -1,25 +1,36 @@
 //! The per-worker connection table: a preallocated slab of [`Conn`] entries indexed by `u32`,
-//! two hashbrown indexes (inbound key, NAT reply key) mapping keys to slab indices, and a
-//! timer wheel threaded through the entries.
+//! one open-addressing index (`index.rs`) mapping both inbound and NAT reply keys to slab
+//! indices, and a timer wheel threaded through the entries.
 //!
 //! Nothing here allocates after [`ConnTable::with_capacity`]: the slab is filled with vacant
-//! entries up front and the indexes are sized so that hashbrown never needs to grow (at most
-//! half of their usable buckets are ever occupied, so tombstone clean-up rehashes in place).
+//! entries up front and the index has four slots per entry, so it never exceeds half full.
+//! Both are [`HugeArray`]s: on transparent huge pages, a random lookup in a big table costs
+//! cache misses but no TLB misses.
+//!
+//! Burst lookups are staged so that their cache misses overlap (see [`ConnTable::hash_in`]):
+//! hash every key and prefetch its index slot, then prefetch each key's candidate entry, then
+//! look up.
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashTable;
-
 use super::entry::{flag, fwd_to_u8, Conn, ConnIdx, ConnState};
+use super::index::FlowIndex;
 use super::key::{random_seed, ConnAddr, FlowKey};
 use super::tcp_state::{next_state, tcp_flags, Direction, StateTable, TcpState, Timeouts};
 use super::timer::{TimerNode, TimerWheel, NIL};
+use crate::dpdk::mem::{prefetch, prefetch_all, HugeArray};
 use crate::model::{ForwardMethod, Protocol};
 
 /// Seconds in one turn of the timer wheel; longer timeouts come around again.
 const WHEEL_SLOTS: usize = 4096;
 /// Lookups of a burst are staged in chunks of this many keys.
 const BURST_CHUNK: usize = 32;
+
+/// A key's hash in one table (from [`ConnTable::hash_in`] / [`ConnTable::hash_reply`]),
+/// carried between the stages of a burst lookup. Only meaningful for the table and the key
+/// kind that made it: anything else simply finds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHash(u64);
 
 /// Whether a state change moved the connection across the active/inactive line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +119,10 @@ pub struct AdvanceStats {
 
 /// A worker's connection table. See the module docs.
 pub struct ConnTable<A: ConnAddr = Ipv4Addr> {
-    pub(super) slab: Vec<Conn<A>>,
+    pub(super) slab: HugeArray<Conn<A>>,
     pub(super) free_head: u32,
     pub(super) len: u32,
-    pub(super) inbound: HashTable<u32>,
-    pub(super) reply: HashTable<u32>,
+    pub(super) index: FlowIndex,
     pub(super) wheel: TimerWheel,
     pub(super) timeouts: Timeouts,
     pub(super) seed: [u64; 4],
@@ -140,12 +150,10 @@ impl<A: ConnAddr> ConnTable<A> {
             "connection table capacity {capacity} too large"
         );
         let mut table = ConnTable {
-            slab: vec![Conn::VACANT; capacity],
+            slab: HugeArray::new(capacity, Conn::VACANT),
             free_head: NIL,
             len: 0,
-            // Twice the need: hashbrown then never grows, only rehashes in place.
-            inbound: HashTable::with_capacity(capacity.saturating_mul(2)),
-            reply: HashTable::with_capacity(capacity.saturating_mul(2)),
+            index: FlowIndex::new(capacity),
             wheel: TimerWheel::new(WHEEL_SLOTS),
             timeouts,
             seed: random_seed(),
@@ -194,12 +202,9 @@ impl<A: ConnAddr> ConnTable<A> {
         self.timeouts = timeouts;
     }
 
-    /// Bytes allocated by the table (slab, both indexes, the wheel).
+    /// Bytes allocated by the table (slab, index, the wheel).
     pub fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Conn<A>>()
-            + self.inbound.allocation_size()
-            + self.reply.allocation_size()
-            + self.wheel.memory_bytes()
+        self.slab.allocated_bytes() + self.index.memory_bytes() + self.wheel.memory_bytes()
     }
 
     /// The live entry at `idx`.
@@ -220,53 +225,95 @@ impl<A: ConnAddr> ConnTable<A> {
     /// The connection an inbound packet with key `key` (client -> virtual service) belongs to.
     #[inline]
     pub fn lookup_in(&self, key: &FlowKey<A>) -> Option<ConnIdx> {
-        self.find_inbound(key, false)
+        self.lookup_in_hashed(key, self.hash_in(key))
     }
 
     /// The NAT connection a reply packet with key `key` (real server -> client) belongs to.
     #[inline]
     pub fn lookup_reply(&self, key: &FlowKey<A>) -> Option<ConnIdx> {
-        let h = key.hash(false, &self.seed);
+        self.lookup_reply_hashed(key, self.hash_reply(key))
+    }
+
+    /// Stage 0 of a staged lookup: the hash of inbound key `key`.
+    ///
+    /// A burst runs each stage over all its keys before the next, so the cache misses of a
+    /// stage overlap: [`ConnTable::prefetch_index`] for every key, then
+    /// [`ConnTable::prefetch_entry`] (its index slot has arrived by then), then
+    /// [`ConnTable::lookup_in_hashed`] / [`ConnTable::lookup_reply_hashed`].
+    #[inline(always)]
+    pub fn hash_in(&self, key: &FlowKey<A>) -> KeyHash {
+        KeyHash(key.hash(false, &self.seed))
+    }
+
+    /// Stage 0 for a NAT reply key.
+    #[inline(always)]
+    pub fn hash_reply(&self, key: &FlowKey<A>) -> KeyHash {
+        KeyHash(key.hash_reply(&self.seed))
+    }
+
+    /// Stage 1: starts loading the key's index slot.
+    #[inline(always)]
+    pub fn prefetch_index(&self, h: KeyHash) {
+        self.index.prefetch(h.0);
+    }
+
+    /// Stage 2: reads the key's index slot and starts loading the entry it names (the one
+    /// the key most likely resolves to).
+    #[inline(always)]
+    pub fn prefetch_entry(&self, h: KeyHash) {
+        if let Some(c) = self
+            .index
+            .first_candidate(h.0)
+            .and_then(|i| self.slab.get(i as usize))
+        {
+            prefetch_all(c);
+        }
+    }
+
+    /// [`ConnTable::lookup_in`] with the key's hash from [`ConnTable::hash_in`].
+    #[inline]
+    pub fn lookup_in_hashed(&self, key: &FlowKey<A>, h: KeyHash) -> Option<ConnIdx> {
         let slab = &self.slab;
-        self.reply
-            .find(h, |&i| slab[i as usize].matches_reply(key))
-            .map(|&i| ConnIdx(i))
+        self.index
+            .find(h.0, |i| slab[i as usize].matches_inbound(key, false))
+            .map(ConnIdx)
+    }
+
+    /// [`ConnTable::lookup_reply`] with the key's hash from [`ConnTable::hash_reply`].
+    #[inline]
+    pub fn lookup_reply_hashed(&self, key: &FlowKey<A>, h: KeyHash) -> Option<ConnIdx> {
+        let slab = &self.slab;
+        self.index
+            .find(h.0, |i| {
+                let c = &slab[i as usize];
+                c.has_reply_key() && c.matches_reply(key)
+            })
+            .map(ConnIdx)
     }
 
     /// Looks up a burst: `out[i]` = the entry for `keys[i]` ([`Direction::Input`]: inbound
-    /// key, [`Direction::Output`]: reply key). Keys are hashed and their first candidates'
-    /// index buckets and entries loaded for a whole chunk before any is compared, so the
-    /// cache misses of a chunk overlap instead of queueing.
+    /// key, [`Direction::Output`]: reply key), staged as [`ConnTable::hash_in`] describes in
+    /// chunks of 32 keys, so the cache misses of a chunk overlap instead of queueing.
     ///
     /// Only `min(keys.len(), out.len())` keys are looked up.
     pub fn lookup_burst(&self, keys: &[(Direction, FlowKey<A>)], out: &mut [Option<ConnIdx>]) {
-        let slab = &self.slab;
         for (keys, out) in keys.chunks(BURST_CHUNK).zip(out.chunks_mut(BURST_CHUNK)) {
-            let mut hashes = [0u64; BURST_CHUNK];
+            let mut hashes = [KeyHash(0); BURST_CHUNK];
             for (h, (dir, key)) in hashes.iter_mut().zip(keys) {
-                *h = key.hash(false, &self.seed);
-                let index = match dir {
-                    Direction::Input => &self.inbound,
-                    Direction::Output => &self.reply,
+                *h = match dir {
+                    Direction::Input => self.hash_in(key),
+                    Direction::Output => self.hash_reply(key),
                 };
-                // Touch the first candidate's entry: a plain load whose miss the CPU overlaps
-                // with the next keys' (no unsafe prefetch needed outside dpdk/).
-                if let Some(&i) = index.iter_hash(*h).next() {
-                    if let Some(c) = slab.get(i as usize) {
-                        std::hint::black_box(c.cport);
-                    }
-                }
+                self.prefetch_index(*h);
+            }
+            for h in hashes.iter().take(keys.len()) {
+                self.prefetch_entry(*h);
             }
             for ((h, (dir, key)), o) in hashes.iter().zip(keys).zip(out.iter_mut()) {
                 *o = match dir {
-                    Direction::Input => self
-                        .inbound
-                        .find(*h, |&i| slab[i as usize].matches_inbound(key, false)),
-                    Direction::Output => self
-                        .reply
-                        .find(*h, |&i| slab[i as usize].matches_reply(key)),
-                }
-                .map(|&i| ConnIdx(i));
+                    Direction::Input => self.lookup_in_hashed(key, *h),
+                    Direction::Output => self.lookup_reply_hashed(key, *h),
+                };
             }
         }
     }
@@ -274,9 +321,9 @@ impl<A: ConnAddr> ConnTable<A> {
     pub(super) fn find_inbound(&self, key: &FlowKey<A>, template: bool) -> Option<ConnIdx> {
         let h = key.hash(template, &self.seed);
         let slab = &self.slab;
-        self.inbound
-            .find(h, |&i| slab[i as usize].matches_inbound(key, template))
-            .map(|&i| ConnIdx(i))
+        self.index
+            .find(h, |i| slab[i as usize].matches_inbound(key, template))
+            .map(ConnIdx)
     }
 
     /// Creates a connection in state NONE (TCP) / UDP, counted as inactive, expiring after
@@ -339,32 +386,26 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         let reply_hash = if conn.has_reply_key() {
             let key = conn.reply_key();
-            if self.lookup_reply(&key).is_some() {
+            let h = self.hash_reply(&key);
+            if self.lookup_reply_hashed(&key, h).is_some() {
                 return Err(InsertError::Exists);
             }
-            Some(key.hash(false, &self.seed))
+            Some(h.0)
         } else {
             None
         };
 
         let idx = self.free_head;
         self.free_head = self.slab[idx as usize].timer.next();
+        // The next insert writes the new head: start loading it now.
+        if let Some(next) = self.slab.get(self.free_head as usize) {
+            prefetch(next);
+        }
         self.slab[idx as usize] = conn;
         self.len += 1;
-
-        let Self {
-            slab,
-            inbound,
-            reply,
-            seed,
-            ..
-        } = self;
-        inbound.insert_unique(in_hash, idx, |&i| {
-            let c = &slab[i as usize];
-            c.inbound_key().hash(c.is_template(), seed)
-        });
+        self.index.insert(in_hash, idx);
         if let Some(h) = reply_hash {
-            reply.insert_unique(h, idx, |&i| slab[i as usize].reply_key().hash(false, seed));
+            self.index.insert(h, idx);
         }
         self.wheel.arm(&mut self.slab, idx, conn.expires);
         Ok(ConnIdx(idx))
@@ -475,8 +516,7 @@ impl<A: ConnAddr> ConnTable<A> {
             f(idx, c);
         }
         self.reset_slab();
-        self.inbound.clear();
-        self.reply.clear();
+        self.index.clear();
         self.wheel.clear();
     }
 
@@ -487,9 +527,7 @@ impl<A: ConnAddr> ConnTable<A> {
             return;
         }
         let h = c.inbound_key().hash(true, &self.seed);
-        if let Ok(e) = self.inbound.find_entry(h, |&i| i == idx.0) {
-            e.remove();
-        }
+        self.index.remove(h, idx.0);
         self.slab[idx.0 as usize].flags |= flag::UNHASHED;
     }
 
@@ -498,15 +536,11 @@ impl<A: ConnAddr> ConnTable<A> {
         let c = self.slab[i as usize];
         if c.flags & flag::UNHASHED == 0 {
             let h = c.inbound_key().hash(c.is_template(), &self.seed);
-            if let Ok(e) = self.inbound.find_entry(h, |&j| j == i) {
-                e.remove();
-            }
+            self.index.remove(h, i);
         }
         if c.has_reply_key() {
-            let h = c.reply_key().hash(false, &self.seed);
-            if let Ok(e) = self.reply.find_entry(h, |&j| j == i) {
-                e.remove();
-            }
+            let h = c.reply_key().hash_reply(&self.seed);
+            self.index.remove(h, i);
         }
         if c.tmpl != NIL {
             let t = &mut self.slab[c.tmpl as usize];

@@ -1,10 +1,10 @@
 //! A description of the machine and build a run happened on, for the results files.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::process::Command;
 
 /// Where and how a run was made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     /// `lscpu` model name.
     pub cpu: String,

@@ -26,6 +26,9 @@ struct Args {
     /// Live connections for nat/dr/tun/mixed (suffixes k, m).
     #[arg(long, value_delimiter = ',', default_value = "1k,100k,1m")]
     conns: Vec<String>,
+    /// Also NAT at the first size with these many connections ("" for none).
+    #[arg(long, value_delimiter = ',', default_value = "10m")]
+    nat_extra: Vec<String>,
     /// Unique SYNs (and table size) of the syn scenario.
     #[arg(long, default_value = "2m")]
     syn_flows: String,
@@ -68,6 +71,10 @@ struct Args {
     /// Write results.md, results.json and results.png into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Re-renders a saved results.json (markdown on stdout, files with --out) instead of
+    /// running anything.
+    #[arg(long)]
+    render: Option<PathBuf>,
     /// A few milliseconds of every scenario and size, every frame checked: proves the bench
     /// works (no hugepages needed); fails on any wrong frame, drop or empty measurement.
     #[arg(long)]
@@ -138,6 +145,12 @@ fn plan(a: &Args) -> Result<Plan, String> {
             .iter()
             .map(|c| parse_count(c))
             .collect::<Result<_, _>>()?,
+        nat_extra: a
+            .nat_extra
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| parse_count(c))
+            .collect::<Result<_, _>>()?,
         syn_flows: parse_count(&a.syn_flows)?,
         mixed_new: parse_count(&a.mixed_new)?,
         warmup: Duration::from_millis(a.warmup_ms),
@@ -149,6 +162,7 @@ fn plan(a: &Args) -> Result<Plan, String> {
     };
     if a.smoke {
         p.conns = vec![1_000];
+        p.nat_extra = Vec::new();
         p.syn_flows = 20_000;
         p.mixed_new = 50_000;
         p.warmup = Duration::from_millis(5);
@@ -169,6 +183,16 @@ fn run_all(rig: &mut Rig, p: &Plan) -> Result<Vec<Row>, String> {
         for &n in &p.conns {
             eprintln!("bench: {} with {n} connections", sc.name());
             rows.extend(measure::established(rig, p, sc, n)?);
+        }
+    }
+    if !p.nat_extra.is_empty() {
+        let one = Plan {
+            sizes: p.sizes[..1].to_vec(),
+            ..p.clone()
+        };
+        for &n in &p.nat_extra {
+            eprintln!("bench: nat with {n} connections, {} B", one.sizes[0]);
+            rows.extend(measure::established(rig, &one, Scenario::Nat, n)?);
         }
     }
     Ok(rows)
@@ -206,8 +230,56 @@ fn smoke_failures(rows: &[Row], p: &Plan) -> Vec<String> {
     bad
 }
 
+/// Prints the report and writes its files into `out`.
+fn publish(report: &Report, args: &Args) -> Result<(), String> {
+    let md = report.markdown();
+    let json = serde_json::to_string_pretty(report).map_err(|e| format!("JSON: {e}"))?;
+    if args.json {
+        eprintln!("{md}");
+        println!("{json}");
+    } else {
+        println!("{md}");
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(dir.join("results.md"), &md))
+            .and_then(|_| std::fs::write(dir.join("results.json"), &json))
+            .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+        let title = format!(
+            "director bench: {}, {} cores, {}",
+            report.machine.cpu,
+            report.machine.cores,
+            if report.machine.hugepages {
+                "hugepages"
+            } else {
+                "no hugepages"
+            }
+        );
+        plot::draw(&dir.join("results.png"), &title, &report.rows)?;
+    }
+    Ok(())
+}
+
+fn render(path: &std::path::Path, args: &Args) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut report: Report =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    report.targets = targets(&report.rows);
+    publish(&report, args)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(path) = &args.render {
+        return match render(path, &args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let p = match plan(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -261,34 +333,9 @@ fn main() -> ExitCode {
         rows,
         testpmd: reference,
     };
-    let md = report.markdown();
-    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
-    if args.json {
-        eprintln!("{md}");
-        println!("{json}");
-    } else {
-        println!("{md}");
-    }
-    if let Some(dir) = &args.out {
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|_| std::fs::write(dir.join("results.md"), &md))
-            .and_then(|_| std::fs::write(dir.join("results.json"), &json));
-        if let Err(e) = written {
-            eprintln!("bench: writing {}: {e}", dir.display());
-            return ExitCode::FAILURE;
-        }
-        let title = format!(
-            "director bench, {}",
-            if args.hugepages {
-                "hugepages"
-            } else {
-                "no hugepages"
-            }
-        );
-        if let Err(e) = plot::draw(&dir.join("results.png"), &title, &report.rows) {
-            eprintln!("bench: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = publish(&report, &args) {
+        eprintln!("bench: {e}");
+        return ExitCode::FAILURE;
     }
     let wrong: u64 = report.rows.iter().map(|r| r.frames_bad).sum();
     if wrong > 0 {

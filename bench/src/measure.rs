@@ -26,7 +26,7 @@ use director::dataplane::conn::Timeouts;
 use director::dataplane::pipeline::{Pipeline, PipelineConfig};
 use director::dpdk::{self, eal, Mbuf};
 use director::metrics::WorkerCounters;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dut::{self, enter_lcore, Env, LoopStats, Workers};
 use crate::flows::shuffled;
@@ -97,6 +97,8 @@ pub struct Plan {
     pub sizes: Vec<usize>,
     /// Live connections for the established and mixed scenarios.
     pub conns: Vec<u64>,
+    /// More live-connection counts for NAT at the first frame size only (the big tables).
+    pub nat_extra: Vec<u64>,
     /// Flows (= table size) of the SYN flood.
     pub syn_flows: u64,
     /// Extra table room for the new flows of the mixed scenario (they wrap after this).
@@ -117,7 +119,7 @@ pub struct Plan {
 
 /// One result line. "Per core" rates divide a wall-clock rate by the smaller CPU share of
 /// the generator and the measured threads: what they do with cores of their own.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// Scenario name.
     pub scenario: String,
@@ -165,9 +167,10 @@ pub struct Row {
     pub conns_per_s: f64,
     /// `conns_per_s` per core, per worker.
     pub conns_per_s_core: f64,
-    /// RSS growth / connections (bytes), from the populate.
+    /// RSS growth over the populate / table slots (bytes; slots = connections, plus room
+    /// for the new flows in mixed).
     pub rss_bytes_per_conn: f64,
-    /// Connection-table allocation / connections (bytes).
+    /// Connection-table allocation / table slots (bytes).
     pub table_bytes_per_conn: f64,
     /// Packets the workers dropped (flood and window, all reasons).
     pub drops: u64,
@@ -678,8 +681,9 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
             r.conns_per_s_core = pop.conns_per_s_core;
         }
         r.worker_burst = d.values[TX] as f64 / d.values[BUSY].max(1) as f64;
-        r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / n as f64;
-        r.table_bytes_per_conn = table_bytes as f64 / n as f64;
+        // Per table slot: for mixed the table has room for the new flows too.
+        r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / capacity as f64;
+        r.table_bytes_per_conn = table_bytes as f64 / capacity as f64;
         r.drops = workers.drops() - drops0 + pop.drops;
         r.frames_checked = seen.checked + pop.checked;
         r.frames_bad = seen.bad + pop.bad;
@@ -748,7 +752,6 @@ pub fn syn(rig: &mut Rig, plan: &Plan) -> Result<Vec<Row>, String> {
         set_rates(&mut r, mpps, f.worker_share, f.gen_share, f.stalled);
         r.conns_per_s = f.conns_per_s;
         r.conns_per_s_core = f.conns_per_s_core;
-        r.worker_burst = f64::NAN;
         r.rss_bytes_per_conn = rss1.saturating_sub(rss0) as f64 / n as f64;
         r.table_bytes_per_conn = table_bytes as f64 / n as f64;
         r.drops = f.drops;

@@ -1,13 +1,13 @@
 //! The results of a run: JSON, a markdown table with the targets of the issue, and a plot.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
 use crate::measure::Row;
 use crate::testpmd::TestpmdResult;
 
 /// Everything a run produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The command line.
     pub command: String,
@@ -22,7 +22,7 @@ pub struct Report {
 }
 
 /// One target of the issue, checked against this run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     /// What is required.
     pub what: String,

@@ -1,11 +1,11 @@
 //! The outside reference: `dpdk-testpmd` in io forwarding mode on two `net_null` devices,
 //! run as a separate process for a few seconds (stopped with SIGINT through `timeout`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::process::Command;
 
 /// What testpmd reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestpmdResult {
     /// The command run.
     pub command: String,

@@ -54,10 +54,14 @@ fn smoke_run_covers_every_scenario_and_size_with_correct_frames() {
             r["director_cycles"].as_f64().unwrap() > 0.0,
             "{id}: no probe"
         );
-        assert!(
-            r["conns_per_s"].as_f64().unwrap() > 0.0,
-            "{id}: no connections"
-        );
+        // New connections are timed in the SYN flood and in mixed traffic (a 1 K populate is
+        // too short to time: reported as 0).
+        let cps = r["conns_per_s"].as_f64().unwrap();
+        if scenario == "syn" || scenario == "mixed" {
+            assert!(cps > 0.0, "{id}: no connections");
+        } else {
+            assert_eq!(cps, 0.0, "{id}");
+        }
         assert!(
             r["frames_checked"].as_u64().unwrap() > 0,
             "{id}: nothing checked"

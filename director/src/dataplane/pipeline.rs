@@ -1,6 +1,11 @@
 //! The per-packet pipeline of one worker: parse -> classify -> steer -> track -> forward.
 //!
-//! `Pipeline::process` takes one received frame and says what to do with it ([`Action`]).
+//! `Pipeline::process` takes one received frame and says what to do with it ([`Action`]);
+//! `Pipeline::process_burst` does the same for a burst, in passes so that the connection
+//! table's cache misses overlap (as DPDK's l3fwd prefetches): classify every frame (parse,
+//! service / NAT-source lookup, steering, key hash) and prefetch its index slot, then
+//! prefetch each frame's candidate entry, then act on each frame in order. Only the last pass
+//! reads or changes state, so a burst gives exactly the results of frame-by-frame processing.
 //! It is generic over the buffer ([`PacketBuf`]) so the same code runs on mbufs in the workers
 //! and on byte vectors in in-memory tests. The stages live in their own files:
 //! this one classifies and tracks connections (IPVS's `ip_vs_in`/`ip_vs_out`), `forward.rs`
@@ -8,8 +13,8 @@
 //! director itself (ARP, ICMP echo, ICMP errors).
 
 use crate::dataplane::conn::{
-    tcp_flags, Conn, ConnIdx, ConnTable, Direction, FlowKey, InsertError, LoadChange, LoadClass,
-    NewConn, NewTemplate, TemplateKey, Timeouts,
+    tcp_flags, Conn, ConnIdx, ConnTable, Direction, FlowKey, InsertError, KeyHash, LoadChange,
+    LoadClass, NewConn, NewTemplate, TemplateKey, Timeouts,
 };
 use crate::dataplane::drop::{Drop, PipelineDrop};
 use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue};
@@ -84,6 +89,87 @@ impl PipelineConfig {
     }
 }
 
+/// Frames [`Pipeline::process_burst`] classifies before acting on the first of them.
+pub const STAGE: usize = 32;
+
+/// How many frames ahead of the one being acted on `process_burst` prefetches the candidate
+/// connection entry: far enough for the load to arrive, near enough that the index slots read
+/// on the way have not been evicted (measured best at 4-8 at 1 M connections).
+const ENTRY_AHEAD: usize = 4;
+
+/// What the classifying pass decided about a frame: everything that depends only on the frame
+/// and the snapshot, nothing that depends on connection state.
+#[derive(Clone, Copy)]
+enum Class {
+    /// Refused before any lookup.
+    Drop(Drop),
+    /// Owned by another worker.
+    Redirect(usize),
+    /// Client -> virtual service number `svc` (IPVS's ip_vs_in); `hash` of its inbound key.
+    Inbound { svc: u32, hash: KeyHash },
+    /// Real server -> client of a NAT service (IPVS's ip_vs_out); `hash` of its reply key.
+    Reply { hash: KeyHash },
+    /// ICMP for the director or about a tracked flow.
+    Icmp,
+    /// ARP.
+    Arp,
+}
+
+impl Class {
+    /// The connection-table hash to prefetch for, if the frame needs a lookup.
+    #[inline(always)]
+    fn hash(self) -> Option<KeyHash> {
+        match self {
+            Class::Inbound { hash, .. } | Class::Reply { hash } => Some(hash),
+            _ => None,
+        }
+    }
+}
+
+/// A parse result to overwrite (never read before a successful parse wrote it).
+const BLANK_META: PacketMeta = PacketMeta {
+    kind: PacketKind::OtherEthertype,
+    l2_len: 0,
+    vlan_tci: None,
+    ethertype: 0,
+    l3_offset: 0,
+    l4_offset: 0,
+    ip_header_len: 0,
+    total_len: 0,
+    proto: 0,
+    src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    src_port: 0,
+    dst_port: 0,
+    tcp_flags: 0,
+    icmp_type: 0,
+    icmp_code: 0,
+    arp_op: 0,
+    is_fragment: false,
+    first_fragment: false,
+    dont_fragment: false,
+    ttl: 0,
+    tos: 0,
+};
+
+/// The frames of one burst between the passes of `process_burst`: allocated with the
+/// pipeline, so a burst initialises nothing.
+struct Stage<P> {
+    pkts: [Option<(P, u16)>; STAGE],
+    metas: [PacketMeta; STAGE],
+    classes: [Class; STAGE],
+}
+
+impl<P> Stage<P> {
+    fn new() -> Box<Self> {
+        Box::new(Stage {
+            pkts: [const { None }; STAGE],
+            metas: [BLANK_META; STAGE],
+            classes: [Class::Icmp; STAGE],
+        })
+    }
+}
+
 /// Most packets generated besides the processed one (ARP requests, ICMP errors, released
 /// ARP-pending packets) kept until the worker transmits them.
 pub const EXTRA_CAPACITY: usize = 128;
@@ -103,6 +189,8 @@ pub struct Pipeline<P: PacketBuf> {
     /// Generated packets to transmit: (port, packet). Preallocated; never grows.
     pub extra: Vec<(u16, P)>,
     pub(crate) ip_ident: u16,
+    /// `process_burst`'s staging area (taken out while a burst runs).
+    stage: Option<Box<Stage<P>>>,
 }
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -127,6 +215,7 @@ impl<P: PacketBuf> Pipeline<P> {
             pool,
             extra: Vec::with_capacity(EXTRA_CAPACITY),
             ip_ident: (cfg.worker as u16).wrapping_mul(0x2f1b),
+            stage: Some(Stage::new()),
         }
     }
 
@@ -139,20 +228,136 @@ impl<P: PacketBuf> Pipeline<P> {
     /// through this worker's redirect ring (they are known to be ours).
     #[inline]
     pub fn process(&mut self, pkt: P, in_port: u16, ctx: &Ctx, steered: bool) -> Action<P> {
-        let meta = match parse_frame(pkt.data()) {
-            Ok(m) => m,
-            Err(r) => return Action::Drop(r.into(), pkt),
+        let mut meta = BLANK_META;
+        let class = self.classify(pkt.data(), ctx, steered, &mut meta);
+        self.act(pkt, in_port, &meta, class, ctx, steered)
+    }
+
+    /// Processes a burst of (frame, input port) and hands each frame's [`Action`] and input
+    /// port to `done`, in input order: the same actions, state and counters as
+    /// [`Pipeline::process`] on each frame in turn, with the connection-table misses of up to
+    /// [`STAGE`] frames overlapped.
+    #[inline]
+    pub fn process_burst<I>(
+        &mut self,
+        pkts: I,
+        ctx: &Ctx,
+        steered: bool,
+        mut done: impl FnMut(Action<P>, u16),
+    ) where
+        I: IntoIterator<Item = (P, u16)>,
+    {
+        let mut pkts = pkts.into_iter();
+        let Some(mut st) = self.stage.take() else {
+            // Only reachable if a previous burst unwound: process frame by frame.
+            for (pkt, port) in pkts {
+                done(self.process(pkt, port, ctx, steered), port);
+            }
+            return;
         };
+        loop {
+            // Pass 1: classify, prefetch each index slot.
+            let mut n = 0;
+            for (pkt, port) in pkts.by_ref().take(STAGE) {
+                let class = self.classify(pkt.data(), ctx, steered, &mut st.metas[n]);
+                if let Some(h) = class.hash() {
+                    self.conns.prefetch_index(h);
+                }
+                st.classes[n] = class;
+                st.pkts[n] = Some((pkt, port));
+                n += 1;
+            }
+            // Pass 2: act in order, prefetching the candidate entry a few frames ahead.
+            for c in &st.classes[..n.min(ENTRY_AHEAD)] {
+                if let Some(h) = c.hash() {
+                    self.conns.prefetch_entry(h);
+                }
+            }
+            for i in 0..n {
+                if let Some(h) = st.classes[..n].get(i + ENTRY_AHEAD).and_then(|c| c.hash()) {
+                    self.conns.prefetch_entry(h);
+                }
+                if let Some((pkt, port)) = st.pkts[i].take() {
+                    let a = self.act(pkt, port, &st.metas[i], st.classes[i], ctx, steered);
+                    done(a, port);
+                }
+            }
+            if n < STAGE {
+                break;
+            }
+        }
+        self.stage = Some(st);
+    }
+
+    /// Pass 1: parses a frame into `meta` and classifies it (reads the snapshot only).
+    #[inline(always)]
+    fn classify(&self, frame: &[u8], ctx: &Ctx, steered: bool, meta: &mut PacketMeta) -> Class {
+        match parse_frame(frame) {
+            Ok(m) => *meta = m,
+            Err(r) => return Class::Drop(r.into()),
+        }
         match meta.kind {
-            PacketKind::Tcp | PacketKind::Udp => self.transport(pkt, &meta, in_port, ctx, steered),
-            PacketKind::Icmp => self.icmp(pkt, &meta, in_port, ctx, steered),
-            PacketKind::Arp => self.arp(pkt, &meta, in_port, ctx),
-            PacketKind::OtherIp => {
-                Action::Drop(crate::wire::DropReason::UnsupportedProtocol.into(), pkt)
-            }
+            PacketKind::Tcp | PacketKind::Udp => self.classify_transport(meta, ctx, steered),
+            PacketKind::Icmp => Class::Icmp,
+            PacketKind::Arp => Class::Arp,
+            PacketKind::OtherIp => Class::Drop(crate::wire::DropReason::UnsupportedProtocol.into()),
             PacketKind::OtherEthertype => {
-                Action::Drop(crate::wire::DropReason::UnsupportedEthertype.into(), pkt)
+                Class::Drop(crate::wire::DropReason::UnsupportedEthertype.into())
             }
+        }
+    }
+
+    #[inline(always)]
+    fn classify_transport(&self, meta: &PacketMeta, ctx: &Ctx, steered: bool) -> Class {
+        if meta.is_fragment {
+            return Class::Drop(PipelineDrop::FirstFragment.into());
+        }
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (meta.src, meta.dst) else {
+            return Class::Drop(crate::wire::DropReason::AddressFamily.into());
+        };
+        if let Some(svc) = ctx.snap.service_for(meta.proto, meta.dst, meta.dst_port) {
+            if let Some(o) = self.foreign_owner(meta.src, meta.src_port, steered) {
+                return Class::Redirect(o);
+            }
+            let key = FlowKey::new(meta.proto, src, meta.src_port, dst, meta.dst_port);
+            return Class::Inbound {
+                svc: svc.index,
+                hash: self.conns.hash_in(&key),
+            };
+        }
+        if ctx.snap.is_masq_source(meta.proto, meta.src, meta.src_port) {
+            if let Some(o) = self.foreign_owner(meta.dst, meta.dst_port, steered) {
+                return Class::Redirect(o);
+            }
+            let key = FlowKey::new(meta.proto, src, meta.src_port, dst, meta.dst_port);
+            return Class::Reply {
+                hash: self.conns.hash_reply(&key),
+            };
+        }
+        Class::Drop(PipelineDrop::NotForUs.into())
+    }
+
+    /// Pass 2: acts on a classified frame (the only pass that reads or changes state).
+    #[inline(always)]
+    fn act(
+        &mut self,
+        pkt: P,
+        in_port: u16,
+        meta: &PacketMeta,
+        class: Class,
+        ctx: &Ctx,
+        steered: bool,
+    ) -> Action<P> {
+        match class {
+            Class::Drop(d) => Action::Drop(d, pkt),
+            Class::Redirect(o) => Action::Redirect(o, pkt),
+            Class::Inbound { svc, hash } => match ctx.snap.services.get(svc as usize) {
+                Some(svc) => self.inbound(pkt, meta, svc, hash, in_port, ctx),
+                None => Action::Drop(PipelineDrop::NotForUs.into(), pkt),
+            },
+            Class::Reply { hash } => self.reply(pkt, meta, hash, ctx),
+            Class::Icmp => self.icmp(pkt, meta, in_port, ctx, steered),
+            Class::Arp => self.arp(pkt, meta, in_port, ctx),
         }
     }
 
@@ -166,50 +371,26 @@ impl<P: PacketBuf> Pipeline<P> {
         (o != self.worker).then_some(o)
     }
 
-    fn transport(
-        &mut self,
-        pkt: P,
-        meta: &PacketMeta,
-        in_port: u16,
-        ctx: &Ctx,
-        steered: bool,
-    ) -> Action<P> {
-        if meta.is_fragment {
-            return Action::Drop(PipelineDrop::FirstFragment.into(), pkt);
-        }
-        if let Some(svc) = ctx.snap.service_for(meta.proto, meta.dst, meta.dst_port) {
-            if let Some(o) = self.foreign_owner(meta.src, meta.src_port, steered) {
-                return Action::Redirect(o, pkt);
-            }
-            return self.inbound(pkt, meta, svc, in_port, ctx);
-        }
-        if ctx.snap.is_masq_source(meta.proto, meta.src, meta.src_port) {
-            if let Some(o) = self.foreign_owner(meta.dst, meta.dst_port, steered) {
-                return Action::Redirect(o, pkt);
-            }
-            return self.reply(pkt, meta, ctx);
-        }
-        Action::Drop(PipelineDrop::NotForUs.into(), pkt)
-    }
-
-    /// Client -> virtual service (IPVS's ip_vs_in).
+    /// Client -> virtual service (IPVS's ip_vs_in), `hash` being its inbound key's.
+    #[inline(always)]
     fn inbound(
         &mut self,
         pkt: P,
         meta: &PacketMeta,
         svc: &ServiceRt,
+        hash: KeyHash,
         in_port: u16,
         ctx: &Ctx,
     ) -> Action<P> {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (meta.src, meta.dst) else {
             return Action::Drop(crate::wire::DropReason::AddressFamily.into(), pkt);
         };
+        let key = &FlowKey::new(meta.proto, src, meta.src_port, dst, meta.dst_port);
         let tcp = meta.proto == 6;
         let flags = meta.tcp_flags;
         // IPVS schedules TCP only on a SYN without RST.
         let syn = tcp && flags & tcp_flags::SYN != 0 && flags & tcp_flags::RST == 0;
-        let key = FlowKey::new(meta.proto, src, meta.src_port, dst, meta.dst_port);
-        let mut found = self.conns.lookup_in(&key);
+        let mut found = self.conns.lookup_in_hashed(key, hash);
         if let (Some(i), true) = (found, syn) {
             // conn_reuse_mode 1: a SYN to a TIME_WAIT/CLOSE entry starts over.
             if let Some(old) = self.conns.reuse_on_syn(i, flags) {
@@ -374,13 +555,15 @@ impl<P: PacketBuf> Pipeline<P> {
         }
     }
 
-    /// Real server -> client in VS/NAT (IPVS's ip_vs_out + SNAT).
-    fn reply(&mut self, mut pkt: P, meta: &PacketMeta, ctx: &Ctx) -> Action<P> {
+    /// Real server -> client in VS/NAT (IPVS's ip_vs_out + SNAT), `hash` being its reply
+    /// key's.
+    #[inline(always)]
+    fn reply(&mut self, mut pkt: P, meta: &PacketMeta, hash: KeyHash, ctx: &Ctx) -> Action<P> {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (meta.src, meta.dst) else {
             return Action::Drop(crate::wire::DropReason::AddressFamily.into(), pkt);
         };
         let key = FlowKey::new(meta.proto, src, meta.src_port, dst, meta.dst_port);
-        let Some(idx) = self.conns.lookup_reply(&key) else {
+        let Some(idx) = self.conns.lookup_reply_hashed(&key, hash) else {
             return Action::Drop(PipelineDrop::NoConnection.into(), pkt);
         };
         let Some(conn) = self.conns.get(idx) else {
@@ -473,5 +656,244 @@ pub(crate) fn apply_load(load: &sched::DestLoad, change: LoadChange) {
         LoadChange::None => {}
         LoadChange::Activated => load.set_active(false, true),
         LoadChange::Deactivated => load.set_active(true, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::neigh::{NeighConfig, NeighManager};
+    use crate::dataplane::netstate::PortInfo;
+    use crate::dataplane::packet::VecPacket;
+    use crate::dataplane::route::RouteTableBuilder;
+    use crate::dataplane::snapshot::{ServiceInput, SnapshotBuilder, StatsRegistry};
+    use crate::model::{DestConfig, ForwardMethod, Protocol, SchedFlags, ServiceConfig};
+    use crate::wire::{checksum, MacAddr};
+
+    const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
+    const P0: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+    const P1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const RS: [Ipv4Addr; 2] = [
+        Ipv4Addr::new(198, 51, 100, 10),
+        Ipv4Addr::new(198, 51, 100, 11),
+    ];
+
+    /// Ethernet + IPv4 + TCP (no payload) with valid checksums.
+    fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 54];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0xfe]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&src.octets());
+        f[30..34].copy_from_slice(&dst.octets());
+        let c = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f[34..36].copy_from_slice(&sport.to_be_bytes());
+        f[36..38].copy_from_slice(&dport.to_be_bytes());
+        f[46] = 5 << 4;
+        f[47] = flags;
+        f[48..50].copy_from_slice(&0xffffu16.to_be_bytes());
+        let c = checksum::finish(
+            checksum::pseudo_header_v4(src, dst, 6, 20) + checksum::sum(&f[34..54]),
+        );
+        f[50..52].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    /// Client `i` (0..7), on the outside network (a static neighbour).
+    fn client_addr(i: u16) -> Ipv4Addr {
+        Ipv4Addr::new(203, 0, 113, 10 + i as u8)
+    }
+
+    struct World {
+        snap: Snapshot,
+        net: NetState,
+        neigh: Arc<NeighTable>,
+    }
+
+    fn world() -> World {
+        let routes = RouteTableBuilder::new()
+            .connected(0, P0, 24, 1500)
+            .connected(1, P1, 24, 1500)
+            .build()
+            .unwrap();
+        let net = NetState {
+            ports: vec![
+                PortInfo {
+                    mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                    mtu: 1500,
+                    addrs: vec![P0],
+                },
+                PortInfo {
+                    mac: MacAddr([2, 0, 0, 0, 1, 1]),
+                    mtu: 1500,
+                    addrs: vec![P1],
+                },
+            ],
+            routes,
+        };
+        let mut mgr = NeighManager::new(NeighConfig::default(), Arc::new(net.routes.clone()));
+        for (i, rs) in RS.iter().enumerate() {
+            mgr.add_static(1, *rs, [2, 0, 0, 0, 1, 10 + i as u8])
+                .unwrap();
+        }
+        for i in 0..7 {
+            mgr.add_static(0, client_addr(i), [2, 0, 0, 0, 0, 10 + i as u8])
+                .unwrap();
+        }
+        let svc = ServiceInput {
+            config: ServiceConfig {
+                key: ServiceKey::Addr {
+                    proto: Protocol::Tcp,
+                    addr: IpAddr::V4(VIP),
+                    port: 80,
+                },
+                scheduler: "rr".into(),
+                flags: SchedFlags::default(),
+                persistence: None,
+                netmask_prefix: 32,
+                one_packet: false,
+            },
+            dests: RS
+                .iter()
+                .enumerate()
+                .map(|(i, rs)| {
+                    let d = DestConfig {
+                        addr: IpAddr::V4(*rs),
+                        port: 8080,
+                        forward: ForwardMethod::Masq,
+                        weight: 1,
+                        u_threshold: 0,
+                        l_threshold: 0,
+                    };
+                    (i as u32 + 1, d)
+                })
+                .collect(),
+        };
+        let mut reg = StatsRegistry::new(1);
+        let snap = SnapshotBuilder::new(&mut reg, None)
+            .build(1, &[svc], Default::default())
+            .unwrap();
+        World {
+            snap,
+            net,
+            neigh: mgr.snapshot(),
+        }
+    }
+
+    /// 74 frames: for 20 clients a SYN, an ACK in the same burst, a reply from the real
+    /// server rr picked (RS[i % 2]) and a FIN; plus garbage, a frame for nobody, a reply
+    /// without a connection and an ACK without a connection, spread over three bursts.
+    fn frames() -> Vec<(Vec<u8>, u16)> {
+        let client = |i: u16| (client_addr(i % 7), 1000 + i);
+        let mut v = Vec::new();
+        for i in 0..20u16 {
+            let (c, p) = client(i);
+            v.push((tcp(c, p, VIP, 80, tcp_flags::SYN), 0));
+        }
+        v.push((vec![0xde, 0xad], 0));
+        for i in 0..20u16 {
+            let (c, p) = client(i);
+            v.push((tcp(c, p, VIP, 80, tcp_flags::ACK), 0));
+            v.push((tcp(RS[usize::from(i % 2)], 8080, c, p, tcp_flags::ACK), 1));
+        }
+        v.push((
+            tcp(Ipv4Addr::new(192, 0, 2, 99), 5, P0, 80, tcp_flags::SYN),
+            0,
+        ));
+        v.push((tcp(RS[0], 8080, Ipv4Addr::new(192, 0, 2, 99), 5, 0x10), 1));
+        v.push((tcp(Ipv4Addr::new(192, 0, 2, 99), 6, VIP, 80, 0x10), 0));
+        for i in 0..10u16 {
+            let (c, p) = client(i);
+            v.push((tcp(c, p, VIP, 80, tcp_flags::FIN | tcp_flags::ACK), 0));
+        }
+        v
+    }
+
+    /// What an action says, as comparable data: (kind, port, reason, bytes).
+    fn outcome(a: Action<VecPacket>) -> (u8, u16, Option<Drop>, Vec<u8>) {
+        match a {
+            Action::Tx(port, p) => (0, port, None, p.data().to_vec()),
+            Action::Redirect(w, p) => (1, w as u16, None, p.data().to_vec()),
+            Action::Drop(d, p) => (2, 0, Some(d), p.data().to_vec()),
+            Action::Consumed(p) => (3, 0, None, p.data().to_vec()),
+            Action::Held => (4, 0, None, Vec::new()),
+        }
+    }
+
+    fn pipeline() -> Pipeline<VecPacket> {
+        Pipeline::new(
+            &PipelineConfig::new(0, 1, 64),
+            Timeouts::default(),
+            Arc::new(WorkerCounters::new(0)),
+            (),
+            None,
+        )
+    }
+
+    #[test]
+    fn a_burst_acts_exactly_as_frame_by_frame() {
+        let w = world();
+        let ctx = Ctx {
+            snap: &w.snap,
+            net: &w.net,
+            neigh: &w.neigh,
+            now_s: 5,
+            now_ns: 5_000_000_000,
+        };
+        let input = frames();
+        let mut one = pipeline();
+        let want: Vec<_> = input
+            .iter()
+            .map(|(f, port)| outcome(one.process(VecPacket::from_frame(f), *port, &ctx, false)))
+            .collect();
+        // Sanity: the scenario exercises what it claims.
+        let count = |k: u8| want.iter().filter(|o| o.0 == k).count();
+        assert_eq!((count(0), count(2)), (70, 4));
+        for rs_mac in [[2, 0, 0, 0, 1, 10], [2, 0, 0, 0, 1, 11]] {
+            assert!(want
+                .iter()
+                .any(|o| o.0 == 0 && o.1 == 1 && o.3[..6] == rs_mac));
+        }
+        // Replies leave port 0 from the VIP.
+        assert_eq!(
+            want.iter()
+                .filter(|o| o.0 == 0 && o.1 == 0 && o.3[26..30] == VIP.octets())
+                .count(),
+            20
+        );
+
+        let mut many = pipeline();
+        let mut got = Vec::new();
+        let pkts = input.iter().map(|(f, p)| (VecPacket::from_frame(f), *p));
+        many.process_burst(pkts, &ctx, false, |a, port| {
+            got.push((outcome(a), port));
+        });
+        assert_eq!(got.len(), want.len());
+        for (i, ((o, port), w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(o, w, "frame {i}");
+            assert_eq!(*port, input[i].1, "frame {i}");
+        }
+        // Same table contents and counters.
+        let dump = |p: &Pipeline<VecPacket>| {
+            let mut v: Vec<_> = p
+                .conns
+                .iter()
+                .map(|(_, c)| (c.caddr(), c.cport(), c.daddr(), c.state_name()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(dump(&one), dump(&many));
+        assert_eq!(many.conns.len(), 20);
+        assert_eq!(
+            many.counters.conns_created.get(),
+            one.counters.conns_created.get()
+        );
+        many.conns.check_consistency().unwrap();
     }
 }

@@ -5,6 +5,11 @@
 //! Per-destination live state that must survive reconfiguration (connection counts in
 //! `sched::DestLoad`, traffic counters in `metrics::DestStats`) is kept by [`StatsRegistry`] and
 //! shared by `Arc` between successive snapshots.
+//!
+//! The per-packet questions (which service is this IPv4 packet for, is it from a NAT real
+//! server, where is destination id N) are answered by [`SmallMap`]s built with the snapshot:
+//! one multiply and, nearly always, one slot read, instead of SipHash-free but still generic
+//! hashing of `IpAddr` keys.
 
 use crate::metrics::{DestStats, ServiceStats};
 use crate::model::{DestConfig, Protocol, ServiceConfig, ServiceKey};
@@ -65,6 +70,99 @@ pub struct VipKey {
 /// IPVS connection timeouts (`ipvsadm --set`), seconds: the control table's type.
 pub use crate::control::table::Timeouts;
 
+/// A map from `u64` keys to small values for the handful of keys of a snapshot, built once:
+/// multiply-shift hashing onto a power-of-two slot array kept at most half full, linear
+/// probing. Lookups read one cache line in the common case and never allocate.
+#[derive(Debug, Clone)]
+pub struct SmallMap<V: Copy> {
+    slots: Box<[(u64, V)]>,
+    shift: u32,
+    len: usize,
+}
+
+/// Marks a free [`SmallMap`] slot; no key the snapshot builds has all bits set.
+const FREE_KEY: u64 = u64::MAX;
+
+impl<V: Copy + Default> SmallMap<V> {
+    /// A map of `entries` (a later duplicate key replaces an earlier one).
+    pub fn new(entries: &[(u64, V)]) -> Self {
+        let n = (entries.len() * 2).max(8).next_power_of_two();
+        let mut m = SmallMap {
+            slots: vec![(FREE_KEY, V::default()); n].into_boxed_slice(),
+            shift: 64 - n.trailing_zeros(),
+            len: 0,
+        };
+        for &(k, v) in entries {
+            debug_assert_ne!(k, FREE_KEY);
+            let mut i = m.home(k);
+            loop {
+                let slot = &mut m.slots[i];
+                if slot.0 == FREE_KEY {
+                    *slot = (k, v);
+                    m.len += 1;
+                    break;
+                }
+                if slot.0 == k {
+                    slot.1 = v;
+                    break;
+                }
+                i = (i + 1) & (n - 1);
+            }
+        }
+        m
+    }
+}
+
+impl<V: Copy> SmallMap<V> {
+    #[inline(always)]
+    fn home(&self, k: u64) -> usize {
+        (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The value of `k`.
+    #[inline]
+    pub fn get(&self, k: u64) -> Option<V> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(k);
+        loop {
+            let (key, v) = self.slots[i];
+            if key == k {
+                return Some(v);
+            }
+            if key == FREE_KEY {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<V: Copy + Default> Default for SmallMap<V> {
+    fn default() -> Self {
+        SmallMap::new(&[])
+    }
+}
+
+/// Kinds of keys in [`Snapshot`]'s IPv4 endpoint map.
+const KIND_VIP: u64 = 1 << 56;
+const KIND_MASQ: u64 = 2 << 56;
+
+/// The IPv4 endpoint map's key of (protocol, address, port) for one kind.
+#[inline(always)]
+fn v4_key(kind: u64, proto: u8, addr: std::net::Ipv4Addr, port: u16) -> u64 {
+    kind | u64::from(proto) << 48 | u64::from(port) << 32 | u64::from(u32::from(addr))
+}
+
 /// One generation of the IPVS configuration as the workers see it.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -82,6 +180,13 @@ pub struct Snapshot {
     masq_sources: HashMap<VipKey, ()>,
     /// dest id -> (service index, index in the service's dests).
     dest_ids: HashMap<u32, (u32, u32)>,
+    /// The per-packet form of `vips` and `masq_sources` for IPv4: `v4_key` -> service index
+    /// (VIPs) or 0 (NAT sources).
+    v4_endpoints: SmallMap<u32>,
+    /// Whether a port-zero IPv4 service exists (only then does a miss look up port 0).
+    v4_port_zero: bool,
+    /// The per-packet form of `dest_ids`.
+    dest_slots: SmallMap<(u32, u32)>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
 }
@@ -92,6 +197,15 @@ impl Snapshot {
     pub fn service_for(&self, proto: u8, addr: IpAddr, port: u16) -> Option<&ServiceRt> {
         if self.vips.is_empty() {
             return None;
+        }
+        if let IpAddr::V4(a) = addr {
+            let m = &self.v4_endpoints;
+            let idx = match m.get(v4_key(KIND_VIP, proto, a, port)) {
+                Some(i) => i,
+                None if self.v4_port_zero => m.get(v4_key(KIND_VIP, proto, a, 0))?,
+                None => return None,
+            };
+            return self.services.get(idx as usize);
         }
         let idx = match self.vips.get(&VipKey { proto, addr, port }) {
             Some(i) => *i,
@@ -107,10 +221,18 @@ impl Snapshot {
     /// Whether (proto, addr, port) is the endpoint of a NAT real server (its packets are replies).
     #[inline]
     pub fn is_masq_source(&self, proto: u8, addr: IpAddr, port: u16) -> bool {
-        !self.masq_sources.is_empty()
-            && self
+        if self.masq_sources.is_empty() {
+            return false;
+        }
+        match addr {
+            IpAddr::V4(a) => self
+                .v4_endpoints
+                .get(v4_key(KIND_MASQ, proto, a, port))
+                .is_some(),
+            IpAddr::V6(_) => self
                 .masq_sources
-                .contains_key(&VipKey { proto, addr, port })
+                .contains_key(&VipKey { proto, addr, port }),
+        }
     }
 
     /// Whether `addr` is one of the configured VIPs.
@@ -126,9 +248,34 @@ impl Snapshot {
     /// The destination with this id if it is still configured.
     #[inline]
     pub fn dest(&self, id: u32) -> Option<(&ServiceRt, &Arc<DestRt>)> {
-        let (s, d) = *self.dest_ids.get(&id)?;
+        let (s, d) = self.dest_slots.get(u64::from(id))?;
         let svc = self.services.get(s as usize)?;
         Some((svc, svc.dests.get(d as usize)?))
+    }
+}
+
+impl Snapshot {
+    /// Builds the per-packet maps from `vips`, `masq_sources` and `dest_ids`.
+    fn index_for_packets(&mut self) {
+        let mut v4 = Vec::new();
+        for (k, &i) in &self.vips {
+            if let IpAddr::V4(a) = k.addr {
+                v4.push((v4_key(KIND_VIP, k.proto, a, k.port), i));
+                self.v4_port_zero |= k.port == 0;
+            }
+        }
+        for k in self.masq_sources.keys() {
+            if let IpAddr::V4(a) = k.addr {
+                v4.push((v4_key(KIND_MASQ, k.proto, a, k.port), 0));
+            }
+        }
+        self.v4_endpoints = SmallMap::new(&v4);
+        let ids: Vec<(u64, (u32, u32))> = self
+            .dest_ids
+            .iter()
+            .map(|(&id, &slot)| (u64::from(id), slot))
+            .collect();
+        self.dest_slots = SmallMap::new(&ids);
     }
 }
 
@@ -296,6 +443,7 @@ impl<'a> SnapshotBuilder<'a> {
                 stats: self.registry.service(&cfg.key),
             });
         }
+        snap.index_for_packets();
         let live: Vec<u32> = snap.dest_ids.keys().copied().collect();
         let keys: Vec<ServiceKey> = services.iter().map(|s| s.config.key).collect();
         self.registry.retain(&live, &keys);
@@ -312,5 +460,108 @@ pub fn protocol_of(number: u8) -> Option<Protocol> {
         6 => Some(Protocol::Tcp),
         17 => Some(Protocol::Udp),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ForwardMethod, SchedFlags};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn small_map_finds_every_key_and_nothing_else() {
+        // Keys that differ only in high bits, low bits, or both; one duplicate.
+        let mut entries: Vec<(u64, u32)> = (0..100u64)
+            .map(|i| (i << 40 | i, i as u32))
+            .chain((0..100u64).map(|i| (i + 7, 1000 + i as u32)))
+            .collect();
+        entries.push((7, 5));
+        let m = SmallMap::new(&entries);
+        assert_eq!(m.len(), 200);
+        for i in 1..100u64 {
+            assert_eq!(m.get(i << 40 | i), Some(i as u32));
+        }
+        assert_eq!(m.get(7), Some(5));
+        for i in 1..100u64 {
+            assert_eq!(m.get(i + 7), Some(1000 + i as u32));
+        }
+        assert_eq!(m.get(1 << 50), None);
+        assert_eq!(SmallMap::<u32>::default().get(0), None);
+    }
+
+    fn svc(key: ServiceKey, dests: Vec<(u32, DestConfig)>) -> ServiceInput {
+        ServiceInput {
+            config: ServiceConfig {
+                key,
+                scheduler: "rr".into(),
+                flags: SchedFlags::default(),
+                persistence: None,
+                netmask_prefix: 32,
+                one_packet: false,
+            },
+            dests,
+        }
+    }
+
+    fn dest(addr: IpAddr, port: u16, forward: ForwardMethod) -> DestConfig {
+        DestConfig {
+            addr,
+            port,
+            forward,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+
+    #[test]
+    fn per_packet_queries_match_the_configuration() {
+        let vip = Ipv4Addr::new(203, 0, 113, 1);
+        let rs = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+        let v6: IpAddr = "2001:db8::1".parse::<Ipv6Addr>().unwrap().into();
+        let addr = |proto, addr, port| ServiceKey::Addr { proto, addr, port };
+        let services = vec![
+            svc(
+                addr(Protocol::Tcp, IpAddr::V4(vip), 80),
+                vec![
+                    (7, dest(rs(1), 8080, ForwardMethod::Masq)),
+                    (9, dest(rs(2), 80, ForwardMethod::Route)),
+                ],
+            ),
+            svc(
+                addr(Protocol::Udp, IpAddr::V4(vip), 0),
+                vec![(11, dest(rs(3), 0, ForwardMethod::Masq))],
+            ),
+            svc(addr(Protocol::Tcp, v6, 443), vec![]),
+        ];
+        let mut reg = StatsRegistry::new(1);
+        let snap = SnapshotBuilder::new(&mut reg, None)
+            .build(1, &services, Timeouts::default())
+            .unwrap();
+        let idx = |s: Option<&ServiceRt>| s.map(|s| s.index);
+        assert_eq!(idx(snap.service_for(6, IpAddr::V4(vip), 80)), Some(0));
+        assert_eq!(idx(snap.service_for(6, IpAddr::V4(vip), 81)), None);
+        // Port-zero service: any port of its protocol.
+        assert_eq!(idx(snap.service_for(17, IpAddr::V4(vip), 53)), Some(1));
+        assert_eq!(idx(snap.service_for(17, IpAddr::V4(vip), 0)), Some(1));
+        assert_eq!(idx(snap.service_for(6, rs(1), 80)), None);
+        assert_eq!(idx(snap.service_for(6, v6, 443)), Some(2));
+        assert_eq!(idx(snap.service_for(6, v6, 80)), None);
+        // NAT sources: Masq destinations only, exact protocol and port.
+        assert!(snap.is_masq_source(6, rs(1), 8080));
+        assert!(!snap.is_masq_source(6, rs(1), 80));
+        assert!(!snap.is_masq_source(17, rs(1), 8080));
+        assert!(!snap.is_masq_source(6, rs(2), 80));
+        assert!(snap.is_masq_source(17, rs(3), 0));
+        // A VIP endpoint is not a NAT source and the reverse.
+        assert!(!snap.is_masq_source(6, IpAddr::V4(vip), 80));
+        assert_eq!(idx(snap.service_for(6, rs(1), 8080)), None);
+        for (id, s, addr) in [(7, 0, rs(1)), (9, 0, rs(2)), (11, 1, rs(3))] {
+            let (sv, d) = snap.dest(id).expect("configured");
+            assert_eq!((sv.index, d.id, d.config.addr), (s, id, addr));
+        }
+        assert!(snap.dest(8).is_none());
+        assert!(snap.dest(0).is_none());
     }
 }

@@ -124,7 +124,7 @@ impl Worker {
 
     /// Runs until `shared.stop` is set; returns the pipeline (its connections) at the end.
     pub fn run(mut self) -> Pipeline<Mbuf> {
-        let hz = dpdk::tsc_hz().max(1);
+        let clock = TscClock::new(dpdk::tsc_hz());
         let start = dpdk::tsc();
         let n_ports = self.tx.len();
         let n_workers = self.shared.rings.len();
@@ -142,8 +142,7 @@ impl Worker {
             iter = iter.wrapping_add(1);
             let snap = self.shared.snapshot.load();
             let neigh = self.shared.neigh.load();
-            let ticks = dpdk::tsc().wrapping_sub(start);
-            let now_ns = ((ticks as u128 * 1_000_000_000) / hz as u128) as u64;
+            let now_ns = clock.ns(dpdk::tsc().wrapping_sub(start));
             let ctx = Ctx {
                 snap: &snap,
                 net: &self.shared.net,
@@ -165,34 +164,31 @@ impl Worker {
                 for m in rx.as_slice().iter().take(4) {
                     m.prefetch();
                 }
-                for m in rx.drain() {
-                    let a = self.pipeline.process(m, port, &ctx, false);
-                    act(
-                        a,
-                        port,
-                        &mut out,
-                        &mut self.tx,
-                        &self.shared.rings,
-                        &counters,
-                    );
-                }
+                let (tx, rings) = (&mut self.tx, &self.shared.rings);
+                self.pipeline.process_burst(
+                    rx.drain().map(|m| (m, port)),
+                    &ctx,
+                    false,
+                    |a, port| act(a, port, &mut out, tx, rings, &counters),
+                );
             }
             let n = self.ring_in.dequeue_burst(&mut rx);
             if n > 0 {
                 work += n;
                 counters.redirects_received.add(n as u64);
-                for m in rx.drain() {
-                    let port = m.port();
-                    let a = self.pipeline.process(m, port, &ctx, true);
-                    act(
-                        a,
-                        port,
-                        &mut out,
-                        &mut self.tx,
-                        &self.shared.rings,
-                        &counters,
-                    );
+                for m in rx.as_slice() {
+                    m.prefetch();
                 }
+                let (tx, rings) = (&mut self.tx, &self.shared.rings);
+                self.pipeline.process_burst(
+                    rx.drain().map(|m| {
+                        let port = m.port();
+                        (m, port)
+                    }),
+                    &ctx,
+                    true,
+                    |a, port| act(a, port, &mut out, tx, rings, &counters),
+                );
             }
             if iter.is_multiple_of(128) || work == 0 {
                 self.pipeline.expire(&ctx, 512);
@@ -230,6 +226,26 @@ impl Worker {
         // Final flush of anything generated on the way out.
         flush(&mut out, &mut self.tx, &self.shared.rings, &counters);
         self.pipeline
+    }
+}
+
+/// TSC ticks to nanoseconds without a division per loop iteration: `ticks * mult >> 32`,
+/// `mult` being nanoseconds per tick in 32.32 fixed point (short by under 1 ns per 2^32 ticks).
+#[derive(Debug, Clone, Copy)]
+struct TscClock {
+    mult: u64,
+}
+
+impl TscClock {
+    fn new(hz: u64) -> Self {
+        TscClock {
+            mult: ((1_000_000_000u128 << 32) / u128::from(hz.max(1))) as u64,
+        }
+    }
+
+    #[inline]
+    fn ns(&self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.mult)) >> 32) as u64
     }
 }
 
@@ -360,6 +376,28 @@ fn flush(
     for (w, b) in out.redirect.iter_mut().enumerate() {
         if !b.is_empty() {
             enqueue_redirects(b, &rings[w], counters);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TscClock;
+
+    #[test]
+    fn tsc_clock_matches_the_division() {
+        for hz in [1u64, 1_000_000, 2_600_000_000, 3_000_000_007] {
+            let c = TscClock::new(hz);
+            for ticks in [0u64, 1, 12_345, hz, hz * 3600 + 17, hz * 86_400 * 30] {
+                let exact = (u128::from(ticks) * 1_000_000_000 / u128::from(hz)) as u64;
+                let got = c.ns(ticks);
+                // mult is short of the exact ratio by less than 2^-32 ns per tick.
+                let slack = ticks >> 32;
+                assert!(
+                    got <= exact && exact - got <= slack + 1,
+                    "hz {hz} ticks {ticks}: {got} vs {exact}"
+                );
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    libdpdk-dev dpdk pkg-config libclang-dev clang build-essential
+    libdpdk-dev dpdk dpdk-dev pkg-config libclang-dev clang build-essential
     iproute2 iputils-ping ethtool python3-scapy tcpdump tshark curl socat
     prometheus libpcap-dev python3 procps psmisc
 )

@@ -120,7 +120,7 @@ impl<V: Copy> SmallMap<V> {
     }
 
     /// The value of `k`.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, k: u64) -> Option<V> {
         let mask = self.slots.len() - 1;
         let mut i = self.home(k);
@@ -193,7 +193,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The service for an inbound packet to (proto, addr, port), if any.
-    #[inline]
+    #[inline(always)]
     pub fn service_for(&self, proto: u8, addr: IpAddr, port: u16) -> Option<&ServiceRt> {
         if self.vips.is_empty() {
             return None;
@@ -219,7 +219,7 @@ impl Snapshot {
     }
 
     /// Whether (proto, addr, port) is the endpoint of a NAT real server (its packets are replies).
-    #[inline]
+    #[inline(always)]
     pub fn is_masq_source(&self, proto: u8, addr: IpAddr, port: u16) -> bool {
         if self.masq_sources.is_empty() {
             return false;
@@ -246,7 +246,7 @@ impl Snapshot {
     }
 
     /// The destination with this id if it is still configured.
-    #[inline]
+    #[inline(always)]
     pub fn dest(&self, id: u32) -> Option<(&ServiceRt, &Arc<DestRt>)> {
         let (s, d) = self.dest_slots.get(u64::from(id))?;
         let svc = self.services.get(s as usize)?;

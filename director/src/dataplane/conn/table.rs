@@ -417,7 +417,7 @@ impl<A: ConnAddr> ConnTable<A> {
     ///
     /// DR/TUN connections use the INPUT_ONLY table until an [`Direction::Output`] packet is
     /// seen, as in IPVS.
-    #[inline]
+    #[inline(always)]
     pub fn on_packet(
         &mut self,
         idx: ConnIdx,

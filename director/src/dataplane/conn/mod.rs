@@ -7,7 +7,10 @@
 //! - [`table`]: [`ConnTable`] (slab + key index + wheel), [`KeyHash`] for staged lookups.
 //! - [`persist`]: persistence templates.
 //!
-//! Per packet the worker does: `lookup_in` / `lookup_reply` (or `lookup_burst` for a burst),
+//! Per packet the worker does: `lookup_in` / `lookup_reply` (for a burst, staged so that the
+//! cache misses overlap: `hash_in` / `hash_reply` and `prefetch_index` for every frame, then
+//! `prefetch_entry` a few frames ahead of `lookup_in_hashed` / `lookup_reply_hashed`, as
+//! `Pipeline::process_burst` does; `lookup_burst` does the same for a slice of keys),
 //! for a TCP SYN `reuse_on_syn`, then `on_packet`, applying the returned [`LoadChange`] to the
 //! destination's counters. A few times a second it calls `advance(now, max, ..)` and unbinds
 //! each expired entry per its [`LoadClass`]. Nothing locks and nothing allocates after

@@ -143,7 +143,8 @@ impl<A: ConnAddr> ConnTable<A> {
     /// memory allocated now.
     ///
     /// # Panics
-    /// If `capacity` does not fit in `u32` (minus one); this is configuration, not input.
+    /// If the index (four slots per entry) would exceed `u32::MAX` slots, i.e. `capacity`
+    /// above about 10^9; this is configuration, not input.
     pub fn with_capacity(capacity: usize, timeouts: Timeouts) -> Self {
         assert!(
             capacity < NIL as usize,

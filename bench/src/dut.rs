@@ -1,7 +1,7 @@
 //! The devices under test, each on its own pinned thread polling the rig's queues:
 //! - [`Workers`]: the director's real poll-mode workers (`director::dataplane::worker`).
 //! - [`passthrough`]: rx_burst -> tx_burst and nothing else, the I/O ceiling.
-//! - [`probe`]: the pass-through loop plus `Pipeline::process` on each packet, with the TSC
+//! - [`probe`]: the pass-through loop plus `Pipeline::process_burst` on each burst, with the TSC
 //!   read before and after the pipeline calls of each burst: the cycles spent in director
 //!   code per packet, with packets that arrive from the generator's core as the workers' do.
 
@@ -178,7 +178,7 @@ pub struct LoopStats {
     pub rx: AtomicU64,
     /// Packets the tx queue refused (freed).
     pub tx_refused: AtomicU64,
-    /// Probe: TSC cycles spent in `Pipeline::process` (whole bursts).
+    /// Probe: TSC cycles spent in `Pipeline::process_burst` (whole bursts).
     pub cycles: AtomicU64,
     /// Probe: packets the pipeline dropped.
     pub dropped: AtomicU64,
@@ -298,8 +298,12 @@ pub fn probe(
             }
             let mut dropped = 0u64;
             let t0 = dpdk::tsc();
-            for m in b.drain() {
-                match pipeline.process(m, p as u16, &ctx, false) {
+            // The worker's own burst path (classify + prefetch, then act in order).
+            pipeline.process_burst(
+                b.drain().map(|m| (m, p as u16)),
+                &ctx,
+                false,
+                |a, _| match a {
                     Action::Tx(port, m) => {
                         if let Some(o) = out.get_mut(usize::from(port)) {
                             if let Err(m) = o.push(m) {
@@ -313,8 +317,8 @@ pub fn probe(
                         dropped += 1;
                     }
                     Action::Held => {}
-                }
-            }
+                },
+            );
             let t1 = dpdk::tsc();
             stats.cycles.fetch_add(t1.wrapping_sub(t0), Relaxed);
             stats.rx.fetch_add(n as u64, Relaxed);

@@ -1,11 +1,21 @@
 //! Packet-layer cost per packet: parse, parse + VS/NAT rewrite, VS/DR, IPIP encapsulation.
-//! `cargo bench -p director --bench wire`.
+//! `cargo bench -p director --bench wire` (wall time, criterion).
+//!
+//! Instruction counts (deterministic, the figure of merit on a noisy machine): with
+//! `WIRE_IR_LOOPS=N` set the binary instead calls each operation N times through an
+//! `#[inline(never)]` `ir_*` wrapper and exits; callgrind's inclusive count of a wrapper / N is
+//! the operation's cost per packet:
+//! ```text
+//! cargo bench -p director --bench wire --no-run   # prints the binary's path
+//! WIRE_IR_LOOPS=100000 valgrind --tool=callgrind --callgrind-out-file=/tmp/wire.cg <binary>
+//! callgrind_annotate --inclusive=yes /tmp/wire.cg | grep ir_
+//! ```
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use director::wire::{checksum, dr, ipv4, nat, parse_frame, tun, MacAddr};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
+use director::wire::{checksum, dr, ipv4, nat, parse_frame, tun, DropReason, MacAddr, PacketMeta};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -97,5 +107,50 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+#[inline(never)]
+fn ir_parse(frame: &[u8]) -> Result<PacketMeta, DropReason> {
+    parse_frame(frame)
+}
+
+#[inline(never)]
+fn ir_dnat(frame: &mut [u8], meta: &PacketMeta) -> Result<(), DropReason> {
+    nat::dnat(frame, meta, IpAddr::V4(RS), 8080)
+}
+
+#[inline(never)]
+fn ir_snat(frame: &mut [u8], meta: &PacketMeta) -> Result<(), DropReason> {
+    nat::snat(frame, meta, IpAddr::V4(VIP), 80)
+}
+
+#[inline(never)]
+fn ir_dr(frame: &mut [u8], meta: &PacketMeta) -> Result<(), DropReason> {
+    dr::forward(frame, meta, MacAddr([2; 6]), MacAddr([4; 6]))
+}
+
+/// `loops` calls of each `ir_*` wrapper (frames restored outside the wrappers).
+fn ir_loops(loops: u32) {
+    let frame = tcp_frame(64);
+    let mut f = frame.clone();
+    let meta = parse_frame(&frame).expect("valid");
+    for _ in 0..loops {
+        black_box(ir_parse(black_box(&frame))).expect("valid");
+    }
+    type Transform = fn(&mut [u8], &PacketMeta) -> Result<(), DropReason>;
+    for transform in [ir_dnat as Transform, ir_snat, ir_dr] {
+        for _ in 0..loops {
+            f.copy_from_slice(&frame);
+            transform(black_box(&mut f), black_box(&meta)).expect("transform");
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(loops) = std::env::var("WIRE_IR_LOOPS") {
+        ir_loops(loops.parse().expect("WIRE_IR_LOOPS: a number"));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -47,8 +47,8 @@ impl Dests {
     /// The kernel's ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns.
     #[inline]
     pub fn overhead(&self, i: usize) -> u64 {
-        let l = &self.loads[i];
-        ((l.active() as u64) << 8) + l.inactive() as u64
+        let (active, inactive) = self.loads[i].counts();
+        ((active as u64) << 8) + inactive as u64
     }
 
     /// Same destinations, order, weights and thresholds: a rebuild for another service's sake,

@@ -33,79 +33,131 @@ pub(crate) enum Metric {
     Nq,
 }
 
-/// A destination as the metrics see it.
+/// A destination as the metrics see it: its weight and the counts read once.
 #[derive(Clone, Copy)]
-pub(crate) struct Cand<'a> {
+pub(crate) struct Cand {
     pub weight: u32,
-    pub load: &'a DestLoad,
+    pub active: u32,
+    pub inactive: u32,
 }
 
-impl Cand<'_> {
-    pub fn overhead(&self) -> u64 {
-        ((self.load.active() as u64) << 8) + self.load.inactive() as u64
-    }
-}
-
-impl Metric {
-    /// Whether `x` (later in list order) strictly beats `y` (earlier).
+impl Cand {
+    /// `load`'s counts now, with `weight`.
     #[inline]
-    fn beats(self, x: Cand, y: Cand) -> bool {
-        match self {
-            Metric::Lc => crate::lc::beats(x, y),
-            Metric::Wlc => crate::wlc::beats(x, y),
-            Metric::Sed => crate::sed::beats(x, y),
-            Metric::Nq => crate::nq::beats(x, y),
+    pub fn of(weight: u32, load: &DestLoad) -> Self {
+        let (active, inactive) = load.counts();
+        Cand {
+            weight,
+            active,
+            inactive,
         }
     }
+
+    /// The kernel's ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns.
+    #[inline]
+    pub fn overhead(&self) -> u64 {
+        ((self.active as u64) << 8) + self.inactive as u64
+    }
+}
+
+/// Calls `$body` with `$beats` bound to `$metric`'s comparison, so the loops below are compiled
+/// once per metric instead of matching on it per comparison.
+macro_rules! with_beats {
+    ($metric:expr, $beats:ident => $body:expr) => {
+        match $metric {
+            Metric::Lc => {
+                let $beats = crate::lc::beats;
+                $body
+            }
+            Metric::Wlc => {
+                let $beats = crate::wlc::beats;
+                $body
+            }
+            Metric::Sed => {
+                let $beats = crate::sed::beats;
+                $body
+            }
+            Metric::Nq => {
+                let $beats = crate::nq::beats;
+                $body
+            }
+        }
+    };
+}
+
+/// A destination of a least-connection scheduler: build-time weight, live load.
+pub(crate) struct Member {
+    weight: u32,
+    load: Arc<DestLoad>,
+}
+
+impl Member {
+    /// `members[i]` as a candidate, None when out of range (NONE, tree padding), quiesced or
+    /// OVERLOADed.
+    #[inline(always)]
+    fn cand(members: &[Member], i: u32) -> Option<Cand> {
+        let m = members.get(i as usize)?;
+        (m.weight > 0 && !m.load.is_overloaded()).then(|| Cand::of(m.weight, &m.load))
+    }
+}
+
+fn members(dests: &Dests) -> Box<[Member]> {
+    dests
+        .weights
+        .iter()
+        .zip(dests.loads.iter())
+        .map(|(&weight, load)| Member {
+            weight,
+            load: load.clone(),
+        })
+        .collect()
 }
 
 /// The kernel's O(n) scan: first available destination, replaced by any later one that strictly
-/// beats it. Reference semantics, and the fallback for superseded trees.
-pub(crate) fn linear_scan(
-    metric: Metric,
-    weights: &[u32],
-    loads: &[Arc<DestLoad>],
+/// beats it. The pick of small services, and the fallback of superseded trees.
+pub(crate) fn linear_scan(metric: Metric, members: &[Member]) -> Option<usize> {
+    with_beats!(metric, beats => scan_by(members, metric == Metric::Nq, beats))
+}
+
+#[inline(always)]
+fn scan_by(
+    members: &[Member],
+    first_idle: bool,
+    beats: impl Fn(Cand, Cand) -> bool,
 ) -> Option<usize> {
-    let mut least: Option<usize> = None;
-    for i in 0..weights.len() {
-        if weights[i] == 0 || loads[i].is_overloaded() {
+    let mut least: Option<(usize, Cand)> = None;
+    for (i, m) in members.iter().enumerate() {
+        if m.weight == 0 || m.load.is_overloaded() {
             continue;
         }
-        let x = Cand {
-            weight: weights[i],
-            load: &loads[i],
-        };
-        if metric == Metric::Nq && x.load.active() == 0 {
+        let x = Cand::of(m.weight, &m.load);
+        // nq: the first idle destination, whatever follows (its rule gives the same, sooner).
+        if first_idle && x.active == 0 {
             return Some(i);
         }
-        least = match least {
-            Some(l)
-                if !metric.beats(
-                    x,
-                    Cand {
-                        weight: weights[l],
-                        load: &loads[l],
-                    },
-                ) =>
-            {
-                Some(l)
-            }
-            _ => Some(i),
-        };
+        match least {
+            Some((_, y)) if !beats(x, y) => {}
+            _ => least = Some((i, x)),
+        }
     }
-    least
+    least.map(|(i, _)| i)
 }
+
+/// Services with up to this many destinations are scanned per pick, as the kernel does, and
+/// keep no tree: n comparisons per new connection cost less than refreshing log2 n tree nodes
+/// on each of its binds, state changes and unbinds. (Measured with `benches/bind_ir.rs`.)
+pub(crate) const SCAN_MAX: usize = 32;
 
 static NEXT_TREE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The tree: `nodes[1..size]` are internal nodes (heap layout), leaves are implicit.
+/// The tree: `nodes[1..size]` are internal nodes (heap layout), leaves `size..2 * size` are
+/// implicit (leaf `size + i` is member `i`; those past the members are padding).
 pub(crate) struct LeastTree {
     id: u64,
     metric: Metric,
-    size: usize,
-    weights: Box<[u32]>,
-    loads: Box<[Arc<DestLoad>]>,
-    /// (version << 32) | winner index (NONE = no available destination below).
+    members: Box<[Member]>,
+    /// (version << 32) | winner index (NONE = no available destination below); `nodes[0]` is
+    /// unused. Its length is the tree's size.
     nodes: Box<[AtomicU64]>,
 }
 
@@ -124,51 +176,40 @@ impl TreeLeaf {
 }
 
 impl LeastTree {
-    #[inline]
-    fn available(&self, i: u32) -> bool {
-        i != NONE && self.weights[i as usize] > 0 && !self.loads[i as usize].is_overloaded()
-    }
-
-    #[inline]
-    fn cand(&self, i: u32) -> Cand<'_> {
-        Cand {
-            weight: self.weights[i as usize],
-            load: &self.loads[i as usize],
-        }
-    }
-
-    #[inline]
+    #[inline(always)]
     fn winner_of(&self, node: usize) -> u32 {
-        if node >= self.size {
-            let leaf = node - self.size;
-            if leaf < self.weights.len() {
-                leaf as u32
-            } else {
-                NONE
-            }
-        } else {
-            self.nodes[node].load(Acquire) as u32
+        match self.nodes.get(node) {
+            Some(n) => n.load(Acquire) as u32,
+            None => (node - self.nodes.len()) as u32,
         }
     }
 
-    #[inline]
-    fn better(&self, l: u32, r: u32) -> u32 {
-        match (self.available(l), self.available(r)) {
-            (false, false) => NONE,
-            (true, false) => l,
-            (false, true) => r,
-            (true, true) if self.metric.beats(self.cand(r), self.cand(l)) => r,
-            (true, true) => l,
+    #[inline(always)]
+    fn better(&self, l: u32, r: u32, beats: impl Fn(Cand, Cand) -> bool) -> u32 {
+        match (
+            Member::cand(&self.members, l),
+            Member::cand(&self.members, r),
+        ) {
+            (Some(x), Some(y)) if beats(y, x) => r,
+            (Some(_), _) => l,
+            (None, Some(_)) => r,
+            (None, None) => NONE,
         }
     }
 
     /// Recompute one internal node from its children; returns (old winner, new winner).
-    fn recompute(&self, node: usize) -> (u32, u32) {
+    #[inline(always)]
+    fn recompute(&self, node: usize, beats: impl Fn(Cand, Cand) -> bool + Copy) -> (u32, u32) {
+        let slot = &self.nodes[node];
         loop {
-            let cur = self.nodes[node].load(Acquire);
-            let w = self.better(self.winner_of(2 * node), self.winner_of(2 * node + 1));
+            let cur = slot.load(Acquire);
+            let w = self.better(
+                self.winner_of(2 * node),
+                self.winner_of(2 * node + 1),
+                beats,
+            );
             let new = (((cur >> 32) + 1) << 32) | w as u64;
-            if self.nodes[node]
+            if slot
                 .compare_exchange_weak(cur, new, AcqRel, Acquire)
                 .is_ok()
             {
@@ -180,46 +221,53 @@ impl LeastTree {
     /// Leaf `leaf` changed: recompute its ancestors. Stops early once a node's winner is
     /// unchanged and is not the changed leaf (nothing above can depend on the change then).
     fn update(&self, leaf: usize) {
-        let mut node = (self.size + leaf) / 2;
-        while node >= 1 {
-            let (old, new) = self.recompute(node);
-            if old == new && new != leaf as u32 {
-                return;
+        with_beats!(self.metric, beats => {
+            let mut node = (self.nodes.len() + leaf) / 2;
+            while node >= 1 {
+                let (old, new) = self.recompute(node, beats);
+                if old == new && new != leaf as u32 {
+                    return;
+                }
+                node /= 2;
             }
-            node /= 2;
-        }
+        })
     }
 
     fn recompute_all(&self) {
-        for node in (1..self.size).rev() {
-            self.recompute(node);
-        }
+        with_beats!(self.metric, beats => {
+            for node in (1..self.nodes.len()).rev() {
+                self.recompute(node, beats);
+            }
+        })
     }
 
     fn root(&self) -> u32 {
         self.winner_of(1)
     }
+
+    fn available(&self, i: u32) -> bool {
+        Member::cand(&self.members, i).is_some()
+    }
 }
 
-/// A scheduler's handle on its tree: picks, links, and unlinks on drop.
-pub(crate) struct LeastPicker {
+/// A tree and its leaves as linked from the [`DestLoad`]s; unlinks on drop.
+pub(crate) struct LinkedTree {
     tree: Arc<LeastTree>,
     leaves: Box<[Arc<TreeLeaf>]>,
 }
 
-impl LeastPicker {
-    /// Build the tree over `dests` and link it (newest tree wins the links).
-    pub fn new(metric: Metric, dests: &Dests) -> Self {
-        let size = dests.len().next_power_of_two().max(2);
+impl LinkedTree {
+    /// Build the tree over `members` and link it (newest tree wins the links).
+    fn new(metric: Metric, members: Box<[Member]>) -> Self {
+        let size = members.len().next_power_of_two().max(2);
+        let n = members.len();
         let tree = Arc::new(LeastTree {
             id: NEXT_TREE_ID.fetch_add(1, Relaxed),
             metric,
-            size,
-            weights: dests.weights.clone(),
-            loads: dests.loads.clone(),
+            members,
             nodes: (0..size).map(|_| AtomicU64::new(NONE as u64)).collect(),
         });
-        let leaves = (0..dests.len())
+        let leaves = (0..n)
             .map(|i| {
                 Arc::new(TreeLeaf {
                     tree: tree.clone(),
@@ -227,16 +275,17 @@ impl LeastPicker {
                 })
             })
             .collect();
-        let picker = LeastPicker { tree, leaves };
-        picker.activate();
-        picker
+        let linked = LinkedTree { tree, leaves };
+        linked.activate();
+        linked
     }
 
     /// Link every destination to this tree unless a newer tree holds it, then recompute all
     /// nodes from the live counts. Returns false when superseded.
     fn activate(&self) -> bool {
         let id = self.tree.id;
-        for (load, leaf) in self.tree.loads.iter().zip(self.leaves.iter()) {
+        for (m, leaf) in self.tree.members.iter().zip(self.leaves.iter()) {
+            let load = &m.load;
             loop {
                 let cur = load.link.load();
                 match cur.as_ref() {
@@ -262,32 +311,61 @@ impl LeastPicker {
 
     /// The metric's choice, O(1) while this tree is the linked one, else the linear scan.
     #[inline]
-    pub fn pick(&self) -> Option<usize> {
+    fn pick(&self) -> Option<usize> {
         let t = &*self.tree;
-        let first = t.loads.first()?;
-        let owner = first.tree_id.load(Relaxed);
+        let first = t.members.first()?;
+        let owner = first.load.tree_id.load(Relaxed);
         if owner != t.id && (owner > t.id || !self.activate()) {
-            return linear_scan(t.metric, &t.weights, &t.loads);
+            return linear_scan(t.metric, &t.members);
         }
         let w = t.root();
         if t.available(w) {
             Some(w as usize)
         } else {
             // Nothing available, or a change still propagating: let the scan decide.
-            linear_scan(t.metric, &t.weights, &t.loads)
+            linear_scan(t.metric, &t.members)
         }
     }
 }
 
-impl Drop for LeastPicker {
+impl Drop for LinkedTree {
     fn drop(&mut self) {
         let id = self.tree.id;
-        for (load, leaf) in self.tree.loads.iter().zip(self.leaves.iter()) {
-            let cur = load.link.load();
+        for (m, leaf) in self.tree.members.iter().zip(self.leaves.iter()) {
+            let cur = m.load.link.load();
             if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, leaf)) {
-                load.link.compare_and_swap(&cur, None);
+                m.load.link.compare_and_swap(&cur, None);
             }
-            let _ = load.tree_id.compare_exchange(id, 0, Relaxed, Relaxed);
+            let _ = m.load.tree_id.compare_exchange(id, 0, Relaxed, Relaxed);
+        }
+    }
+}
+
+/// A scheduler's way to the metric's choice: a scan for small services, else a linked tree.
+pub(crate) enum LeastPicker {
+    /// Up to [`SCAN_MAX`] destinations: the kernel's scan per pick, nothing kept per bind.
+    Scan(Metric, Box<[Member]>),
+    /// More: a tree that every load change refreshes, O(1) picks.
+    Tree(LinkedTree),
+}
+
+impl LeastPicker {
+    /// The picker for `dests` under `metric`.
+    pub fn new(metric: Metric, dests: &Dests) -> Self {
+        let members = members(dests);
+        if members.len() <= SCAN_MAX {
+            LeastPicker::Scan(metric, members)
+        } else {
+            LeastPicker::Tree(LinkedTree::new(metric, members))
+        }
+    }
+
+    /// The metric's choice (the kernel's).
+    #[inline]
+    pub fn pick(&self) -> Option<usize> {
+        match self {
+            LeastPicker::Scan(metric, members) => linear_scan(*metric, members),
+            LeastPicker::Tree(tree) => tree.pick(),
         }
     }
 }
@@ -341,14 +419,29 @@ mod tests {
     }
 
     #[test]
+    fn small_services_scan_and_link_nothing() {
+        let d = dests(SCAN_MAX);
+        let p = LeastPicker::new(Metric::Wlc, &d);
+        assert!(matches!(p, LeastPicker::Scan(..)));
+        assert!(d.loads.iter().all(|l| l.tree_id.load(Relaxed) == 0));
+        d.loads[0].bind(false);
+        assert_eq!(p.pick(), Some(1));
+        let d = dests(SCAN_MAX + 1);
+        assert!(matches!(
+            LeastPicker::new(Metric::Wlc, &d),
+            LeastPicker::Tree(..)
+        ));
+    }
+
+    #[test]
     fn newest_tree_owns_the_links_and_old_one_relinks_after_drop() {
         let d = dests(5);
-        let old = LeastPicker::new(Metric::Wlc, &d);
+        let old = LinkedTree::new(Metric::Wlc, members(&d));
         assert!(d
             .loads
             .iter()
             .all(|l| l.tree_id.load(Relaxed) == old.tree.id));
-        let new = LeastPicker::new(Metric::Wlc, &d);
+        let new = LinkedTree::new(Metric::Wlc, members(&d));
         assert!(d
             .loads
             .iter()
@@ -373,5 +466,48 @@ mod tests {
         );
         d.loads[1].bind(true);
         assert_eq!(old.tree.root(), 2);
+    }
+
+    /// Trees of every small size (padding included) against the scan, through a fixed
+    /// pseudo-random sequence of binds, unbinds, state changes and thresholds; the root itself
+    /// is compared, so a stale node cannot hide behind the pick's fallback.
+    #[test]
+    fn tree_root_equals_scan_for_small_sizes() {
+        for n in 1..=SCAN_MAX + 3 {
+            for metric in [Metric::Lc, Metric::Wlc, Metric::Sed, Metric::Nq] {
+                let specs: Vec<DestSpec> = (0..n)
+                    .map(|i| DestSpec {
+                        addr: std::net::IpAddr::from([10, 0, 0, i as u8]),
+                        port: 80,
+                        weight: (i as u32 * 7) % 4,
+                        u_threshold: 0,
+                        l_threshold: 0,
+                    })
+                    .collect();
+                let d = Dests::new(&specs, &new_loads(n));
+                let t = LinkedTree::new(metric, members(&d));
+                let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ n as u64;
+                for step in 0..300 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let l = &d.loads[(rng >> 8) as usize % n];
+                    match rng % 6 {
+                        0 | 1 => l.bind(rng & 64 != 0),
+                        2 => l.unbind(rng & 64 != 0),
+                        3 => l.set_active(rng & 64 != 0, rng & 128 != 0),
+                        4 => l.set_thresholds((rng >> 16) as u32 % 5, 0),
+                        _ => l.bind_template(),
+                    }
+                    let want = linear_scan(metric, &t.tree.members);
+                    let root = t.tree.root();
+                    assert_eq!(
+                        (root != NONE).then_some(root as usize),
+                        want,
+                        "n={n} {metric:?} step {step}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! Shared by all workers through an `Arc`; every field is a relaxed atomic on one cache line, so
 //! a bind by worker A is seen by worker B's next pick modulo cache coherence (nanoseconds), with
-//! no ordering promised between the fields. Counters never wrap below zero: an unbind without a
-//! bind saturates at 0 instead.
+//! no ordering promised between the fields. Active and inactive counts share one 64-bit word, so
+//! a bind, an unbind or a state change is one atomic operation and a reader sees both counts of
+//! the same moment. Counters never wrap below zero: an unbind without a bind saturates at 0
+//! instead. (Above, they are bounded by the connection table: 2^32 connections on one
+//! destination would carry inactive into active.)
 //!
 //! The least-connection family (lc, wlc, sed, nq, and lblc/lblcr's fallback) keeps a tournament
 //! tree over its destinations; every count or flag change here pushes the change into the tree
@@ -24,8 +27,8 @@ use crate::least::TreeLeaf;
 #[repr(align(64))]
 #[derive(Default)]
 pub struct DestLoad {
-    active: AtomicU32,
-    inactive: AtomicU32,
+    /// `active << 32 | inactive`: one atomic per change, both counts read together.
+    conns: AtomicU64,
     persist: AtomicU32,
     overloaded: AtomicBool,
     upper: AtomicU32,
@@ -50,8 +53,41 @@ impl fmt::Debug for DestLoad {
     }
 }
 
+/// One active connection in [`DestLoad::conns`].
+const ACTIVE: u64 = 1 << 32;
+/// One inactive connection in [`DestLoad::conns`].
+const INACTIVE: u64 = 1;
+
+/// (active, inactive) of a `conns` word.
+#[inline]
+fn split(conns: u64) -> (u32, u32) {
+    ((conns >> 32) as u32, conns as u32)
+}
+
+/// active + inactive of a `conns` word (templates are not counted for thresholds).
+#[inline]
+fn total(conns: u64) -> u64 {
+    (conns >> 32) + (conns & 0xFFFF_FFFF)
+}
+
+/// Take one connection off a `conns` word, saturating at 0 (a stray unbind must not turn into
+/// four billion connections).
+#[inline]
+fn minus(conns: u64, one: u64) -> u64 {
+    let half = if one == ACTIVE {
+        conns >> 32
+    } else {
+        conns & 0xFFFF_FFFF
+    };
+    if half == 0 {
+        conns
+    } else {
+        conns - one
+    }
+}
+
 fn dec(counter: &AtomicU32) {
-    // Saturating: a stray unbind must not turn into four billion connections.
+    // Saturating, as `minus`.
     let _ = counter.fetch_update(Relaxed, Relaxed, |v| v.checked_sub(1));
 }
 
@@ -83,13 +119,21 @@ impl DestLoad {
     }
 
     /// Active connections (ActiveConn).
+    #[inline]
     pub fn active(&self) -> u32 {
-        self.active.load(Relaxed)
+        split(self.conns.load(Relaxed)).0
     }
 
     /// Inactive connections (InActConn).
+    #[inline]
     pub fn inactive(&self) -> u32 {
-        self.inactive.load(Relaxed)
+        split(self.conns.load(Relaxed)).1
+    }
+
+    /// (active, inactive) read together (one load).
+    #[inline]
+    pub fn counts(&self) -> (u32, u32) {
+        split(self.conns.load(Relaxed))
     }
 
     /// Persistence templates bound to this destination (PersistConn).
@@ -98,6 +142,7 @@ impl DestLoad {
     }
 
     /// OVERLOAD flag: set when the upper threshold is reached, no new connections then.
+    #[inline]
     pub fn is_overloaded(&self) -> bool {
         self.overloaded.load(Relaxed)
     }
@@ -114,24 +159,25 @@ impl DestLoad {
         }
     }
 
-    /// active + inactive (templates are not counted for thresholds).
-    fn total(&self) -> u64 {
-        self.active() as u64 + self.inactive() as u64
-    }
-
-    /// Kernel ip_vs_bind_dest's threshold rule: OVERLOAD once total >= u_threshold.
-    fn check_upper(&self) {
+    /// Kernel ip_vs_bind_dest's threshold rule: OVERLOAD once `total` (active + inactive
+    /// after the bind) >= u_threshold.
+    #[inline]
+    fn check_upper(&self, total: u64) {
         let upper = self.upper.load(Relaxed);
-        if upper != 0 && self.total() >= upper as u64 {
+        if upper != 0 && total >= upper as u64 {
             self.overloaded.store(true, Relaxed);
         }
     }
 
-    /// Kernel ip_vs_unbind_dest's rule: clear OVERLOAD below l_threshold when set, else below
-    /// 3/4 of u_threshold when set, else always.
-    fn check_lower(&self) {
+    /// Kernel ip_vs_unbind_dest's rule, `total` being active + inactive after the unbind:
+    /// clear OVERLOAD below l_threshold when set, else below 3/4 of u_threshold when set, else
+    /// always. Nothing to do (one load) while the flag is clear, as almost always.
+    #[inline]
+    fn check_lower(&self, total: u64) {
+        if !self.overloaded.load(Relaxed) {
+            return;
+        }
         let (upper, lower) = (self.upper.load(Relaxed), self.lower.load(Relaxed));
-        let total = self.total();
         let clear = if lower != 0 {
             total < lower as u64
         } else if upper != 0 {
@@ -139,48 +185,55 @@ impl DestLoad {
         } else {
             true
         };
-        if clear && self.overloaded.load(Relaxed) {
+        if clear {
             self.overloaded.store(false, Relaxed);
         }
     }
 
     /// A new connection bound to this destination (kernel ip_vs_bind_dest): counted as active
     /// or inactive, then OVERLOAD per u_threshold.
+    ///
+    /// `bind(true)` is `bind(false)` followed by `set_active(false, true)` in one update: a
+    /// caller that knows the new connection's first state before binding saves the second
+    /// atomic and tree refresh.
+    #[inline]
     pub fn bind(&self, active: bool) {
-        if active {
-            self.active.fetch_add(1, Relaxed);
-        } else {
-            self.inactive.fetch_add(1, Relaxed);
-        }
-        self.check_upper();
+        let one = if active { ACTIVE } else { INACTIVE };
+        let before = self.conns.fetch_add(one, Relaxed);
+        self.check_upper(total(before + one));
         self.notify();
     }
 
     /// A connection unbound (expired or removed; kernel ip_vs_unbind_dest): counts, then the
     /// OVERLOAD clearing rule per l/u thresholds.
+    #[inline]
     pub fn unbind(&self, was_active: bool) {
-        dec(if was_active {
-            &self.active
-        } else {
-            &self.inactive
-        });
-        self.check_lower();
+        let one = if was_active { ACTIVE } else { INACTIVE };
+        let after = match self
+            .conns
+            .fetch_update(Relaxed, Relaxed, |c| Some(minus(c, one)))
+        {
+            Ok(before) | Err(before) => minus(before, one),
+        };
+        self.check_lower(total(after));
         self.notify();
     }
 
     /// A connection crossed the active/inactive line (TCP state change). No threshold check:
     /// the total is unchanged.
+    #[inline]
     pub fn set_active(&self, from_active: bool, to_active: bool) {
         if from_active == to_active {
             return;
         }
-        if to_active {
-            self.active.fetch_add(1, Relaxed);
-            dec(&self.inactive);
+        let (plus, less) = if to_active {
+            (ACTIVE, INACTIVE)
         } else {
-            self.inactive.fetch_add(1, Relaxed);
-            dec(&self.active);
-        }
+            (INACTIVE, ACTIVE)
+        };
+        let _ = self
+            .conns
+            .fetch_update(Relaxed, Relaxed, |c| minus(c, less).checked_add(plus));
         self.notify();
     }
 
@@ -188,14 +241,14 @@ impl DestLoad {
     /// runs the upper-threshold check as for any bind).
     pub fn bind_template(&self) {
         self.persist.fetch_add(1, Relaxed);
-        self.check_upper();
+        self.check_upper(total(self.conns.load(Relaxed)));
         self.notify();
     }
 
     /// A persistence template unbound (the kernel runs the clearing rule as for any unbind).
     pub fn unbind_template(&self) {
         dec(&self.persist);
-        self.check_lower();
+        self.check_lower(total(self.conns.load(Relaxed)));
         self.notify();
     }
 

@@ -9,9 +9,9 @@ use crate::Scheduler;
 /// between busy ones, sed's rule.
 #[inline]
 pub(crate) fn beats(x: Cand, y: Cand) -> bool {
-    if y.load.active() == 0 {
+    if y.active == 0 {
         false
-    } else if x.load.active() == 0 {
+    } else if x.active == 0 {
         true
     } else {
         crate::sed::beats(x, y)

@@ -8,7 +8,7 @@ use crate::Scheduler;
 /// The sed overhead: active connections plus the one being scheduled.
 #[inline]
 pub(crate) fn overhead(c: Cand) -> u64 {
-    c.load.active() as u64 + 1
+    c.active as u64 + 1
 }
 
 /// `x` replaces the current least `y` when `oh(y) * w(x) > oh(x) * w(y)`.

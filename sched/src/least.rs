@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 use crate::common::{Dests, NONE};
+use crate::load::{TOUCHED_ACTIVE, TOUCHED_INACTIVE};
 use crate::DestLoad;
 
 /// Which load comparison a tree keeps.
@@ -33,52 +34,52 @@ pub(crate) enum Metric {
     Nq,
 }
 
-/// A destination as the metrics see it: its weight and the counts read once.
-#[derive(Clone, Copy)]
-pub(crate) struct Cand {
-    pub weight: u32,
-    pub active: u32,
-    pub inactive: u32,
-}
-
-impl Cand {
-    /// `load`'s counts now, with `weight`.
-    #[inline]
-    pub fn of(weight: u32, load: &DestLoad) -> Self {
-        let (active, inactive) = load.counts();
-        Cand {
-            weight,
-            active,
-            inactive,
-        }
-    }
-
-    /// The kernel's ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns.
-    #[inline]
-    pub fn overhead(&self) -> u64 {
-        ((self.active as u64) << 8) + self.inactive as u64
+/// A least-connection rule: what it compares of a destination, and how.
+pub(crate) trait Rule {
+    /// The comparable state of an available destination (weight and counts as the rule needs
+    /// them).
+    type Key: Copy;
+    /// nq: an idle destination ([`Rule::idle`]) is chosen outright, so a scan can stop there.
+    const FIRST_IDLE: bool = false;
+    /// The `load::TOUCHED_*` changes the key depends on (the active count and OVERLOAD flag
+    /// always; the inactive count for lc and wlc).
+    const READS: u8 = TOUCHED_ACTIVE | TOUCHED_INACTIVE;
+    /// The key of a destination with `weight` and these counts.
+    fn key(weight: u32, active: u32, inactive: u32) -> Self::Key;
+    /// Whether `x` (later in list order) strictly beats `y` (earlier): the kernel's
+    /// replacement test, so ties keep the earlier destination.
+    fn beats(x: Self::Key, y: Self::Key) -> bool;
+    /// nq: no active connection.
+    fn idle(_k: Self::Key) -> bool {
+        false
     }
 }
 
-/// Calls `$body` with `$beats` bound to `$metric`'s comparison, so the loops below are compiled
-/// once per metric instead of matching on it per comparison.
-macro_rules! with_beats {
-    ($metric:expr, $beats:ident => $body:expr) => {
+/// The kernel's ip_vs_dest_conn_overhead: (activeconns << 8) + inactconns.
+#[inline(always)]
+pub(crate) fn overhead(active: u32, inactive: u32) -> u64 {
+    ((active as u64) << 8) + inactive as u64
+}
+
+/// Runs `$body` with `$rule` naming `$metric`'s [`Rule`] type, so the loops below are compiled
+/// once per rule instead of matching on the metric per comparison.
+macro_rules! with_rule {
+    ($metric:expr, $rule:ident => $body:expr) => {
         match $metric {
             Metric::Lc => {
-                let $beats = crate::lc::beats;
+                type $rule = crate::lc::Lc;
                 $body
             }
             Metric::Wlc => {
-                let $beats = crate::wlc::beats;
+                type $rule = crate::wlc::Wlc;
                 $body
             }
             Metric::Sed => {
-                let $beats = crate::sed::beats;
+                type $rule = crate::sed::Sed;
                 $body
             }
             Metric::Nq => {
-                let $beats = crate::nq::beats;
+                type $rule = crate::nq::Nq;
                 $body
             }
         }
@@ -92,12 +93,20 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    /// `members[i]` as a candidate, None when out of range (NONE, tree padding), quiesced or
-    /// OVERLOADed.
+    /// This destination's key, None when quiesced or OVERLOADed.
     #[inline(always)]
-    fn cand(members: &[Member], i: u32) -> Option<Cand> {
-        let m = members.get(i as usize)?;
-        (m.weight > 0 && !m.load.is_overloaded()).then(|| Cand::of(m.weight, &m.load))
+    fn key<R: Rule>(&self) -> Option<R::Key> {
+        if self.weight == 0 || self.load.is_overloaded() {
+            return None;
+        }
+        let (active, inactive) = self.load.counts();
+        Some(R::key(self.weight, active, inactive))
+    }
+
+    /// `members[i]`'s key, None also when `i` is out of range (NONE, tree padding).
+    #[inline(always)]
+    fn key_at<R: Rule>(members: &[Member], i: u32) -> Option<R::Key> {
+        members.get(i as usize)?.key::<R>()
     }
 }
 
@@ -116,27 +125,22 @@ fn members(dests: &Dests) -> Box<[Member]> {
 /// The kernel's O(n) scan: first available destination, replaced by any later one that strictly
 /// beats it. The pick of small services, and the fallback of superseded trees.
 pub(crate) fn linear_scan(metric: Metric, members: &[Member]) -> Option<usize> {
-    with_beats!(metric, beats => scan_by(members, metric == Metric::Nq, beats))
+    with_rule!(metric, R => scan::<R>(members))
 }
 
 #[inline(always)]
-fn scan_by(
-    members: &[Member],
-    first_idle: bool,
-    beats: impl Fn(Cand, Cand) -> bool,
-) -> Option<usize> {
-    let mut least: Option<(usize, Cand)> = None;
+fn scan<R: Rule>(members: &[Member]) -> Option<usize> {
+    let mut least: Option<(usize, R::Key)> = None;
     for (i, m) in members.iter().enumerate() {
-        if m.weight == 0 || m.load.is_overloaded() {
+        let Some(x) = m.key::<R>() else {
             continue;
-        }
-        let x = Cand::of(m.weight, &m.load);
+        };
         // nq: the first idle destination, whatever follows (its rule gives the same, sooner).
-        if first_idle && x.active == 0 {
+        if R::FIRST_IDLE && R::idle(x) {
             return Some(i);
         }
         match least {
-            Some((_, y)) if !beats(x, y) => {}
+            Some((_, y)) if !R::beats(x, y) => {}
             _ => least = Some((i, x)),
         }
     }
@@ -155,6 +159,8 @@ static NEXT_TREE_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct LeastTree {
     id: u64,
     metric: Metric,
+    /// The `load::TOUCHED_*` changes this tree's rule reads.
+    reads: u8,
     members: Box<[Member]>,
     /// (version << 32) | winner index (NONE = no available destination below); `nodes[0]` is
     /// unused. Its length is the tree's size.
@@ -168,10 +174,13 @@ pub(crate) struct TreeLeaf {
 }
 
 impl TreeLeaf {
-    /// Push a change of this leaf's destination up the tree.
+    /// Push a change of this leaf's destination up the tree, unless the tree's rule ignores
+    /// what was `touched` (`load::TOUCHED_*`).
     #[inline]
-    pub fn refresh(&self) {
-        self.tree.update(self.index as usize);
+    pub fn refresh(&self, touched: u8) {
+        if touched & self.tree.reads != 0 {
+            self.tree.update(self.index as usize);
+        }
     }
 }
 
@@ -185,12 +194,12 @@ impl LeastTree {
     }
 
     #[inline(always)]
-    fn better(&self, l: u32, r: u32, beats: impl Fn(Cand, Cand) -> bool) -> u32 {
+    fn better<R: Rule>(&self, l: u32, r: u32) -> u32 {
         match (
-            Member::cand(&self.members, l),
-            Member::cand(&self.members, r),
+            Member::key_at::<R>(&self.members, l),
+            Member::key_at::<R>(&self.members, r),
         ) {
-            (Some(x), Some(y)) if beats(y, x) => r,
+            (Some(x), Some(y)) if R::beats(y, x) => r,
             (Some(_), _) => l,
             (None, Some(_)) => r,
             (None, None) => NONE,
@@ -199,15 +208,11 @@ impl LeastTree {
 
     /// Recompute one internal node from its children; returns (old winner, new winner).
     #[inline(always)]
-    fn recompute(&self, node: usize, beats: impl Fn(Cand, Cand) -> bool + Copy) -> (u32, u32) {
+    fn recompute<R: Rule>(&self, node: usize) -> (u32, u32) {
         let slot = &self.nodes[node];
         loop {
             let cur = slot.load(Acquire);
-            let w = self.better(
-                self.winner_of(2 * node),
-                self.winner_of(2 * node + 1),
-                beats,
-            );
+            let w = self.better::<R>(self.winner_of(2 * node), self.winner_of(2 * node + 1));
             let new = (((cur >> 32) + 1) << 32) | w as u64;
             if slot
                 .compare_exchange_weak(cur, new, AcqRel, Acquire)
@@ -221,10 +226,10 @@ impl LeastTree {
     /// Leaf `leaf` changed: recompute its ancestors. Stops early once a node's winner is
     /// unchanged and is not the changed leaf (nothing above can depend on the change then).
     fn update(&self, leaf: usize) {
-        with_beats!(self.metric, beats => {
+        with_rule!(self.metric, R => {
             let mut node = (self.nodes.len() + leaf) / 2;
             while node >= 1 {
-                let (old, new) = self.recompute(node, beats);
+                let (old, new) = self.recompute::<R>(node);
                 if old == new && new != leaf as u32 {
                     return;
                 }
@@ -234,9 +239,9 @@ impl LeastTree {
     }
 
     fn recompute_all(&self) {
-        with_beats!(self.metric, beats => {
+        with_rule!(self.metric, R => {
             for node in (1..self.nodes.len()).rev() {
-                self.recompute(node, beats);
+                self.recompute::<R>(node);
             }
         })
     }
@@ -246,7 +251,9 @@ impl LeastTree {
     }
 
     fn available(&self, i: u32) -> bool {
-        Member::cand(&self.members, i).is_some()
+        self.members
+            .get(i as usize)
+            .is_some_and(|m| m.weight > 0 && !m.load.is_overloaded())
     }
 }
 
@@ -264,6 +271,7 @@ impl LinkedTree {
         let tree = Arc::new(LeastTree {
             id: NEXT_TREE_ID.fetch_add(1, Relaxed),
             metric,
+            reads: with_rule!(metric, R => R::READS),
             members,
             nodes: (0..size).map(|_| AtomicU64::new(NONE as u64)).collect(),
         });
@@ -492,12 +500,13 @@ mod tests {
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
                     let l = &d.loads[(rng >> 8) as usize % n];
-                    match rng % 6 {
+                    match rng % 8 {
                         0 | 1 => l.bind(rng & 64 != 0),
                         2 => l.unbind(rng & 64 != 0),
                         3 => l.set_active(rng & 64 != 0, rng & 128 != 0),
-                        4 => l.set_thresholds((rng >> 16) as u32 % 5, 0),
-                        _ => l.bind_template(),
+                        4 => l.set_thresholds((rng >> 16) as u32 % 5, (rng >> 24) as u32 % 3),
+                        5 => l.bind_template(),
+                        _ => l.unbind_template(),
                     }
                     let want = linear_scan(metric, &t.tree.members);
                     let root = t.tree.root();

@@ -58,6 +58,12 @@ const ACTIVE: u64 = 1 << 32;
 /// One inactive connection in [`DestLoad::conns`].
 const INACTIVE: u64 = 1;
 
+/// What a change touched, so a linked tree whose rule ignores it skips its walk: the active
+/// count or the OVERLOAD flag (every rule reads them)...
+pub(crate) const TOUCHED_ACTIVE: u8 = 1;
+/// ...or the inactive count (lc and wlc read it, sed and nq do not). Templates touch neither.
+pub(crate) const TOUCHED_INACTIVE: u8 = 2;
+
 /// (active, inactive) of a `conns` word.
 #[inline]
 fn split(conns: u64) -> (u32, u32) {
@@ -104,7 +110,7 @@ impl DestLoad {
         let old = self.upper.swap(upper, Relaxed);
         self.lower.store(lower, Relaxed);
         if (upper == 0 || upper > old) && self.overloaded.swap(false, Relaxed) {
-            self.notify();
+            self.notify(TOUCHED_ACTIVE);
         }
     }
 
@@ -160,22 +166,25 @@ impl DestLoad {
     }
 
     /// Kernel ip_vs_bind_dest's threshold rule: OVERLOAD once `total` (active + inactive
-    /// after the bind) >= u_threshold.
+    /// after the bind) >= u_threshold. Returns [`TOUCHED_ACTIVE`] when it set the flag.
     #[inline]
-    fn check_upper(&self, total: u64) {
+    fn check_upper(&self, total: u64) -> u8 {
         let upper = self.upper.load(Relaxed);
-        if upper != 0 && total >= upper as u64 {
+        if upper != 0 && total >= upper as u64 && !self.overloaded.load(Relaxed) {
             self.overloaded.store(true, Relaxed);
+            return TOUCHED_ACTIVE;
         }
+        0
     }
 
     /// Kernel ip_vs_unbind_dest's rule, `total` being active + inactive after the unbind:
     /// clear OVERLOAD below l_threshold when set, else below 3/4 of u_threshold when set, else
-    /// always. Nothing to do (one load) while the flag is clear, as almost always.
+    /// always. Nothing to do (one load) while the flag is clear, as almost always. Returns
+    /// [`TOUCHED_ACTIVE`] when it cleared the flag.
     #[inline]
-    fn check_lower(&self, total: u64) {
+    fn check_lower(&self, total: u64) -> u8 {
         if !self.overloaded.load(Relaxed) {
-            return;
+            return 0;
         }
         let (upper, lower) = (self.upper.load(Relaxed), self.lower.load(Relaxed));
         let clear = if lower != 0 {
@@ -187,7 +196,9 @@ impl DestLoad {
         };
         if clear {
             self.overloaded.store(false, Relaxed);
+            return TOUCHED_ACTIVE;
         }
+        0
     }
 
     /// A new connection bound to this destination (kernel ip_vs_bind_dest): counted as active
@@ -198,25 +209,33 @@ impl DestLoad {
     /// atomic and tree refresh.
     #[inline]
     pub fn bind(&self, active: bool) {
-        let one = if active { ACTIVE } else { INACTIVE };
+        let (one, touched) = if active {
+            (ACTIVE, TOUCHED_ACTIVE)
+        } else {
+            (INACTIVE, TOUCHED_INACTIVE)
+        };
         let before = self.conns.fetch_add(one, Relaxed);
-        self.check_upper(total(before + one));
-        self.notify();
+        let flag = self.check_upper(total(before + one));
+        self.notify(touched | flag);
     }
 
     /// A connection unbound (expired or removed; kernel ip_vs_unbind_dest): counts, then the
     /// OVERLOAD clearing rule per l/u thresholds.
     #[inline]
     pub fn unbind(&self, was_active: bool) {
-        let one = if was_active { ACTIVE } else { INACTIVE };
+        let (one, touched) = if was_active {
+            (ACTIVE, TOUCHED_ACTIVE)
+        } else {
+            (INACTIVE, TOUCHED_INACTIVE)
+        };
         let after = match self
             .conns
             .fetch_update(Relaxed, Relaxed, |c| Some(minus(c, one)))
         {
             Ok(before) | Err(before) => minus(before, one),
         };
-        self.check_lower(total(after));
-        self.notify();
+        let flag = self.check_lower(total(after));
+        self.notify(touched | flag);
     }
 
     /// A connection crossed the active/inactive line (TCP state change). No threshold check:
@@ -234,33 +253,40 @@ impl DestLoad {
         let _ = self
             .conns
             .fetch_update(Relaxed, Relaxed, |c| minus(c, less).checked_add(plus));
-        self.notify();
+        self.notify(TOUCHED_ACTIVE | TOUCHED_INACTIVE);
     }
 
     /// A persistence template bound (persistconns; not counted for thresholds, but the kernel
     /// runs the upper-threshold check as for any bind).
     pub fn bind_template(&self) {
         self.persist.fetch_add(1, Relaxed);
-        self.check_upper(total(self.conns.load(Relaxed)));
-        self.notify();
+        let flag = self.check_upper(total(self.conns.load(Relaxed)));
+        self.notify(flag);
     }
 
     /// A persistence template unbound (the kernel runs the clearing rule as for any unbind).
     pub fn unbind_template(&self) {
         dec(&self.persist);
-        self.check_lower(total(self.conns.load(Relaxed)));
-        self.notify();
+        let flag = self.check_lower(total(self.conns.load(Relaxed)));
+        self.notify(flag);
     }
 
-    /// Refresh the linked least-connection tree, if any (cheap test first: most services use
-    /// other schedulers).
-    #[inline]
-    fn notify(&self) {
-        if self.tree_id.load(Relaxed) == 0 {
+    /// Refresh the linked least-connection tree, if any and if its rule reads what was
+    /// `touched` (cheap test first: most services use other schedulers or scan).
+    #[inline(always)]
+    fn notify(&self, touched: u8) {
+        if self.tree_id.load(Relaxed) != 0 {
+            self.refresh_tree(touched);
+        }
+    }
+
+    #[inline(never)]
+    fn refresh_tree(&self, touched: u8) {
+        if touched == 0 {
             return;
         }
         if let Some(leaf) = self.link.load().as_ref() {
-            leaf.refresh();
+            leaf.refresh(touched);
         }
     }
 }

@@ -1,20 +1,29 @@
 //! sed — Shortest Expected Delay (kernel ip_vs_sed.c): like wlc with overhead
-//! `activeconns + 1` (inactive connections ignored). Picks are O(1) through `least.rs`.
+//! `activeconns + 1` (inactive connections ignored). Picks scan or read the tree of `least.rs`.
 
 use crate::common::Dests;
-use crate::least::{Cand, LeastSched, Metric};
+use crate::least::{LeastSched, Metric, Rule};
+use crate::load::TOUCHED_ACTIVE;
 use crate::Scheduler;
 
-/// The sed overhead: active connections plus the one being scheduled.
-#[inline]
-pub(crate) fn overhead(c: Cand) -> u64 {
-    c.active as u64 + 1
-}
+/// sed's rule: compare (active + 1)/weight.
+pub(crate) struct Sed;
 
-/// `x` replaces the current least `y` when `oh(y) * w(x) > oh(x) * w(y)`.
-#[inline]
-pub(crate) fn beats(x: Cand, y: Cand) -> bool {
-    overhead(y) as u128 * x.weight as u128 > overhead(x) as u128 * y.weight as u128
+impl Rule for Sed {
+    /// (active connections plus the one being scheduled, weight).
+    type Key = (u64, u64);
+    const READS: u8 = TOUCHED_ACTIVE;
+
+    #[inline(always)]
+    fn key(weight: u32, active: u32, _inactive: u32) -> (u64, u64) {
+        (active as u64 + 1, weight as u64)
+    }
+
+    /// `x` replaces the current least `y` when `oh(y) * w(x) > oh(x) * w(y)`.
+    #[inline(always)]
+    fn beats((xoh, xw): (u64, u64), (yoh, yw): (u64, u64)) -> bool {
+        yoh as u128 * xw as u128 > xoh as u128 * yw as u128
+    }
 }
 
 pub(crate) fn build(dests: &Dests) -> Box<dyn Scheduler> {

@@ -15,6 +15,15 @@ fn fold(mut acc: u64) -> u32 {
     acc as u32
 }
 
+/// Folds a 32-bit sum to 16 bits with end-around carry, without a loop: two folds always
+/// suffice for a `u32` (the first leaves at most 0x1fffe). Same result as [`fold`].
+#[inline(always)]
+fn fold32(acc: u32) -> u16 {
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    acc as u16
+}
+
 /// Partial sum of `data` (RFC 1071); an odd last byte is padded with a zero byte.
 ///
 /// Adds 32-bit words (2^16 = 1 mod 0xffff, so this equals the 16-bit word sum after folding).
@@ -43,6 +52,47 @@ pub fn finish(partial: u32) -> u16 {
 #[inline]
 pub fn checksum(data: &[u8]) -> u16 {
     finish(sum(data))
+}
+
+/// Whether the 20 bytes of an option-less IPv4 header, checksum field included, verify: the
+/// same answer as `checksum(header) == 0`, in straight-line code.
+///
+/// RFC 1071's byte-order independence: the sum of the five native-order 32-bit words is
+/// congruent (mod 0xffff) to the big-endian 16-bit word sum times 1 or 2^8, and 2^8 is
+/// invertible mod 0xffff, so one is 0 (mod 0xffff) exactly when the other is. A correct
+/// checksum makes the folded big-endian sum 0xffff: congruent to 0 and not all-zero bytes.
+#[inline]
+pub fn verify_ipv4_header(header: &[u8; 20]) -> bool {
+    let word = |i: usize| {
+        u64::from(u32::from_ne_bytes([
+            header[i],
+            header[i + 1],
+            header[i + 2],
+            header[i + 3],
+        ]))
+    };
+    let acc = word(0) + word(4) + word(8) + word(12) + word(16);
+    acc != 0 && acc % 0xffff == 0
+}
+
+/// RFC 1624 update of `check` for several 16-bit fields at once: `delta` is the sum of
+/// `!old + new` over the changed 16-bit words (each term below 2^17; at most a few thousand
+/// terms). Equals applying [`update16`] word by word (end-around carry is associative).
+#[inline]
+pub fn update_sum(check: u16, delta: u32) -> u16 {
+    !fold32(u32::from(!check) + delta)
+}
+
+/// `!old + new` for a 16-bit field, a term of [`update_sum`]'s delta.
+#[inline]
+pub fn delta16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// `!old + new` for a 32-bit field (its two 16-bit halves), a term of [`update_sum`]'s delta.
+#[inline]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
 }
 
 /// Partial sum of the IPv4 pseudo header (RFC 793/768): addresses, protocol, L4 length.
@@ -171,6 +221,66 @@ mod tests {
         let new = !0x1234u16; // sum 0x1234 + 0xedcb = 0xffff -> checksum 0
         assert_eq!(checksum(&[0xed, 0xcb, 0x12, 0x34]), 0);
         assert_eq!(update16(check, 0x0000, new), 0);
+    }
+
+    /// A deterministic byte stream (xorshift) for the exhaustive-ish comparisons below.
+    fn bytes(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn straight_line_header_check_agrees_with_the_sum() {
+        let mut verified = 0;
+        for seed in 0..20_000u64 {
+            let mut h: [u8; 20] = bytes(seed, 20).try_into().expect("20 bytes");
+            if seed % 2 == 0 {
+                // Make it valid, then maybe break one byte.
+                h[10..12].copy_from_slice(&[0, 0]);
+                let check = checksum(&h);
+                h[10..12].copy_from_slice(&check.to_be_bytes());
+                if seed % 4 == 0 {
+                    h[(seed as usize / 4) % 20] ^= 1 << (seed % 8);
+                }
+            }
+            let expected = checksum(&h) == 0;
+            verified += usize::from(expected);
+            assert_eq!(verify_ipv4_header(&h), expected, "header {h:02x?}");
+        }
+        assert!(verified > 4_000, "both outcomes exercised: {verified}");
+        // Corner cases: all zero (sum 0, not a valid checksum) and all ones (valid).
+        assert!(!verify_ipv4_header(&[0; 20]));
+        assert_eq!(verify_ipv4_header(&[0xff; 20]), checksum(&[0xff; 20]) == 0);
+        let mut h = [0u8; 20];
+        h[10..12].copy_from_slice(&[0xff, 0xff]);
+        assert!(verify_ipv4_header(&h));
+    }
+
+    #[test]
+    fn one_update_for_several_fields_equals_successive_updates() {
+        for seed in 0..20_000u64 {
+            let b = bytes(seed, 14);
+            let word = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+            let (check, old16, new16) = (word(0), word(2), word(4));
+            let old32 = u32::from_be_bytes([b[6], b[7], b[8], b[9]]);
+            let new32 = u32::from_be_bytes([b[10], b[11], b[12], b[13]]);
+            let successive = update32(update16(check, old16, new16), old32, new32);
+            let delta = delta16(old16, new16) + delta32(old32, new32);
+            assert_eq!(update_sum(check, delta), successive, "seed {seed}");
+        }
+        // The all-ones corner: a sum of 0xffff must give 0x0000, as update16 does.
+        assert_eq!(
+            update_sum(0xffff, delta16(0xffff, 0)),
+            update16(0xffff, 0xffff, 0)
+        );
+        assert_eq!(update_sum(0, delta16(0, 0)), update16(0, 0, 0));
     }
 
     #[test]

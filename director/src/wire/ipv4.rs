@@ -70,27 +70,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     fn check(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
-        if len < MIN_HEADER_LEN {
-            return Err(DropReason::TruncatedL3);
-        }
-        if self.version() != 4 {
-            return Err(DropReason::IpVersion);
-        }
-        let header_len = self.header_len();
-        if header_len < MIN_HEADER_LEN {
-            return Err(DropReason::BadIhl);
-        }
-        if header_len > len {
-            return Err(DropReason::TruncatedL3);
-        }
-        let total = usize::from(self.total_len());
-        if total < header_len {
-            return Err(DropReason::BadTotalLength);
-        }
-        if total > len {
-            return Err(DropReason::TruncatedL3);
-        }
+        let buffer = self.buffer.as_ref();
+        let fixed = buffer.first_chunk().ok_or(DropReason::TruncatedL3)?;
+        check_fixed(fixed, buffer.len())?;
         Ok(())
     }
 
@@ -186,7 +168,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Whether the header checksum verifies.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::checksum(self.header()) == 0
+        match self.buffer.as_ref().first_chunk() {
+            Some(fixed) if self.header_len() == MIN_HEADER_LEN => {
+                checksum::verify_ipv4_header(fixed)
+            }
+            _ => checksum::checksum(self.header()) == 0,
+        }
     }
 
     /// The header, options included.
@@ -292,6 +279,31 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let range = self.header_len()..usize::from(self.total_len());
         &mut self.buffer.as_mut()[range]
     }
+}
+
+/// [`Packet::new_checked`]'s checks, given the first 20 bytes of a buffer of `len` bytes:
+/// version, IHL and total length. Returns the header length.
+#[inline]
+pub(crate) fn check_fixed(header: &[u8; MIN_HEADER_LEN], len: usize) -> Result<usize, DropReason> {
+    let ip = Packet::new_unchecked(header);
+    if ip.version() != 4 {
+        return Err(DropReason::IpVersion);
+    }
+    let header_len = ip.header_len();
+    if header_len < MIN_HEADER_LEN {
+        return Err(DropReason::BadIhl);
+    }
+    if header_len > len {
+        return Err(DropReason::TruncatedL3);
+    }
+    let total = usize::from(ip.total_len());
+    if total < header_len {
+        return Err(DropReason::BadTotalLength);
+    }
+    if total > len {
+        return Err(DropReason::TruncatedL3);
+    }
+    Ok(header_len)
 }
 
 /// An option-less IPv4 header to build (slow paths: ICMP errors, tunnel headers, tests).

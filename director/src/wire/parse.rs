@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::ethernet::{self, ethertype};
 use super::ipv4::{self, proto};
-use super::{arp, icmp, tcp, udp, DropReason};
+use super::{arp, checksum, icmp, tcp, udp, DropReason};
 
 /// What a parsed frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,15 +82,15 @@ pub struct PacketMeta {
 }
 
 impl PacketMeta {
-    fn l2_only(l2_len: usize, vlan_tci: Option<u16>, ethertype: u16) -> Self {
+    fn l2_only(l2: L2) -> Self {
         const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         PacketMeta {
             kind: PacketKind::OtherEthertype,
-            l2_len: l2_len as u8,
-            vlan_tci,
-            ethertype,
-            l3_offset: l2_len as u16,
-            l4_offset: l2_len as u16,
+            l2_len: l2.len,
+            vlan_tci: l2.vlan_tci,
+            ethertype: l2.ethertype,
+            l3_offset: l2.len.into(),
+            l4_offset: l2.len.into(),
             ip_header_len: 0,
             total_len: 0,
             proto: 0,
@@ -133,81 +133,218 @@ impl PacketMeta {
     }
 }
 
-/// Parses `frame` in one pass (see the module docs for what is checked).
-#[inline]
-pub fn parse_frame(frame: &[u8]) -> Result<PacketMeta, DropReason> {
-    let eth = ethernet::Frame::new_checked(frame)?;
-    let mut meta = PacketMeta::l2_only(eth.header_len(), eth.vlan_tci(), eth.ethertype());
-    match meta.ethertype {
-        ethertype::IPV4 => parse_ipv4(eth.payload(), &mut meta)?,
-        ethertype::ARP => parse_arp(eth.payload(), &mut meta)?,
-        _ => {}
-    }
-    Ok(meta)
+/// The Ethernet header's part of a [`PacketMeta`].
+#[derive(Clone, Copy)]
+struct L2 {
+    len: u8,
+    vlan_tci: Option<u16>,
+    ethertype: u16,
 }
 
+/// The transport header's part of a [`PacketMeta`].
+#[derive(Clone, Copy)]
+struct L4 {
+    kind: PacketKind,
+    src_port: u16,
+    dst_port: u16,
+    tcp_flags: u8,
+    icmp_type: u8,
+    icmp_code: u8,
+}
+
+impl L4 {
+    /// Another IP protocol: no transport fields.
+    const OTHER: L4 = L4 {
+        kind: PacketKind::OtherIp,
+        src_port: 0,
+        dst_port: 0,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+    };
+}
+
+/// Parses `frame` in one pass (see the module docs for what is checked).
+///
+/// Each fixed header is taken as a fixed-size array after one length check, so the views'
+/// accessors compile to plain loads, and the meta is written once, from scalars.
 #[inline]
-fn parse_ipv4(l3: &[u8], meta: &mut PacketMeta) -> Result<(), DropReason> {
-    let ip = ipv4::Packet::new_checked(l3)?;
-    if !ip.verify_checksum() {
-        return Err(DropReason::BadIpChecksum);
+pub fn parse_frame(frame: &[u8]) -> Result<PacketMeta, DropReason> {
+    let (eth, rest) = frame
+        .split_first_chunk::<{ ethernet::HEADER_LEN }>()
+        .ok_or(DropReason::TruncatedL2)?;
+    let eth = ethernet::Frame::new_unchecked(eth);
+    let (l2, l3) = if eth.is_tagged() {
+        let (tag, l3) = rest
+            .split_first_chunk::<{ ethernet::VLAN_HEADER_LEN - ethernet::HEADER_LEN }>()
+            .ok_or(DropReason::TruncatedL2)?;
+        let [t0, t1, e0, e1] = *tag;
+        let l2 = L2 {
+            len: ethernet::VLAN_HEADER_LEN as u8,
+            vlan_tci: Some(u16::from_be_bytes([t0, t1])),
+            ethertype: u16::from_be_bytes([e0, e1]),
+        };
+        (l2, l3)
+    } else {
+        let l2 = L2 {
+            len: ethernet::HEADER_LEN as u8,
+            vlan_tci: None,
+            ethertype: eth.outer_ethertype(),
+        };
+        (l2, rest)
+    };
+    match l2.ethertype {
+        ethertype::IPV4 => parse_ipv4(l3, l2),
+        ethertype::ARP => parse_arp(l3, l2),
+        _ => Ok(PacketMeta::l2_only(l2)),
     }
+}
+
+/// First byte of an IPv4 header without options: version 4, IHL 5.
+const VERSION_4_NO_OPTIONS: u8 = 0x45;
+
+#[inline(always)]
+fn parse_ipv4(l3: &[u8], l2: L2) -> Result<PacketMeta, DropReason> {
+    let fixed = l3.first_chunk().ok_or(DropReason::TruncatedL3)?;
+    let ip = ipv4::Packet::new_unchecked(fixed);
+    let (header_len, l4) = if fixed[0] == VERSION_4_NO_OPTIONS {
+        // The common case: the header length is a constant, and one range check on the total
+        // length stands for `check_fixed`'s two.
+        let total = usize::from(ip.total_len());
+        let l4 = l3
+            .get(ipv4::MIN_HEADER_LEN..total)
+            .ok_or(if total < ipv4::MIN_HEADER_LEN {
+                DropReason::BadTotalLength
+            } else {
+                DropReason::TruncatedL3
+            })?;
+        if !checksum::verify_ipv4_header(fixed) {
+            return Err(DropReason::BadIpChecksum);
+        }
+        (ipv4::MIN_HEADER_LEN, l4)
+    } else {
+        let header_len = ipv4::check_fixed(fixed, l3.len())?;
+        if !ipv4::Packet::new_unchecked(l3).verify_checksum() {
+            return Err(DropReason::BadIpChecksum);
+        }
+        let l4 = l3
+            .get(header_len..usize::from(ip.total_len()))
+            .ok_or(DropReason::TruncatedL3)?;
+        (header_len, l4)
+    };
     if ip.frag_offset() != 0 {
         return Err(DropReason::Fragment);
     }
-    let header_len = ip.header_len();
-    meta.kind = PacketKind::OtherIp;
-    meta.l4_offset = meta.l3_offset + header_len as u16;
-    meta.ip_header_len = header_len as u8;
-    meta.total_len = ip.total_len();
-    meta.proto = ip.protocol();
-    meta.src = IpAddr::V4(ip.src_addr());
-    meta.dst = IpAddr::V4(ip.dst_addr());
-    meta.is_fragment = ip.more_frags();
-    meta.first_fragment = ip.more_frags();
-    meta.dont_fragment = ip.dont_frag();
-    meta.ttl = ip.ttl();
-    meta.tos = ip.tos();
-    let l4 = ip.payload();
-    match meta.proto {
+    let more_frags = ip.more_frags();
+    // One meta literal per arm, from scalars: merging the arms' L4 fields (or returning them
+    // in a `Result`) first costs a stack round trip.
+    match ip.protocol() {
         proto::TCP => {
-            let tcp = tcp::Packet::new_checked(l4)?;
-            meta.kind = PacketKind::Tcp;
-            meta.src_port = tcp.src_port();
-            meta.dst_port = tcp.dst_port();
-            meta.tcp_flags = tcp.flags();
+            let tcp = tcp::Packet::new_unchecked(tcp_header(l4)?);
+            let l4 = L4 {
+                kind: PacketKind::Tcp,
+                src_port: tcp.src_port(),
+                dst_port: tcp.dst_port(),
+                tcp_flags: tcp.flags(),
+                ..L4::OTHER
+            };
+            Ok(ipv4_meta(l2, fixed, header_len, l4))
         }
         proto::UDP => {
-            let udp = if meta.first_fragment {
-                udp::Packet::new_checked_header(l4)?
-            } else {
-                udp::Packet::new_checked(l4)?
+            let udp = udp::Packet::new_unchecked(udp_header(l4, more_frags)?);
+            let l4 = L4 {
+                kind: PacketKind::Udp,
+                src_port: udp.src_port(),
+                dst_port: udp.dst_port(),
+                ..L4::OTHER
             };
-            meta.kind = PacketKind::Udp;
-            meta.src_port = udp.src_port();
-            meta.dst_port = udp.dst_port();
+            Ok(ipv4_meta(l2, fixed, header_len, l4))
         }
         proto::ICMP => {
-            let icmp = icmp::Packet::new_checked(l4)?;
-            meta.kind = PacketKind::Icmp;
-            meta.icmp_type = icmp.msg_type();
-            meta.icmp_code = icmp.code();
+            let icmp = icmp::Packet::new_unchecked(icmp_header(l4)?);
+            let l4 = L4 {
+                kind: PacketKind::Icmp,
+                icmp_type: icmp.msg_type(),
+                icmp_code: icmp.code(),
+                ..L4::OTHER
+            };
+            Ok(ipv4_meta(l2, fixed, header_len, l4))
         }
-        _ => {}
+        _ => Ok(ipv4_meta(l2, fixed, header_len, L4::OTHER)),
     }
-    Ok(())
 }
 
-fn parse_arp(l3: &[u8], meta: &mut PacketMeta) -> Result<(), DropReason> {
+/// The meta of a checked IPv4 packet (first 20 header bytes `fixed`).
+#[inline(always)]
+fn ipv4_meta(l2: L2, fixed: &[u8; ipv4::MIN_HEADER_LEN], header_len: usize, l4: L4) -> PacketMeta {
+    let ip = ipv4::Packet::new_unchecked(fixed);
+    PacketMeta {
+        kind: l4.kind,
+        l2_len: l2.len,
+        vlan_tci: l2.vlan_tci,
+        ethertype: l2.ethertype,
+        l3_offset: l2.len.into(),
+        l4_offset: u16::from(l2.len) + header_len as u16,
+        ip_header_len: header_len as u8,
+        total_len: ip.total_len(),
+        proto: ip.protocol(),
+        src: IpAddr::V4(ip.src_addr()),
+        dst: IpAddr::V4(ip.dst_addr()),
+        src_port: l4.src_port,
+        dst_port: l4.dst_port,
+        tcp_flags: l4.tcp_flags,
+        icmp_type: l4.icmp_type,
+        icmp_code: l4.icmp_code,
+        arp_op: 0,
+        is_fragment: ip.more_frags(),
+        first_fragment: ip.more_frags(),
+        dont_fragment: ip.dont_frag(),
+        ttl: ip.ttl(),
+        tos: ip.tos(),
+    }
+}
+
+/// The TCP header of IP payload `l4`, checked: whole, data offset within 5..=`l4`'s length.
+#[inline(always)]
+fn tcp_header(l4: &[u8]) -> Result<&[u8; tcp::MIN_HEADER_LEN], DropReason> {
+    let fixed = l4.first_chunk().ok_or(DropReason::TruncatedL4)?;
+    let header_len = tcp::Packet::new_unchecked(fixed).header_len();
+    if header_len < tcp::MIN_HEADER_LEN || header_len > l4.len() {
+        return Err(DropReason::BadTcpOffset);
+    }
+    Ok(fixed)
+}
+
+/// The UDP header of IP payload `l4`, checked: whole, length within 8..=`l4`'s length
+/// (unless `first_fragment`: then the length counts the whole datagram).
+#[inline(always)]
+fn udp_header(l4: &[u8], first_fragment: bool) -> Result<&[u8; udp::HEADER_LEN], DropReason> {
+    let fixed = l4.first_chunk().ok_or(DropReason::TruncatedL4)?;
+    let len = usize::from(udp::Packet::new_unchecked(fixed).len());
+    if !first_fragment && !(udp::HEADER_LEN..=l4.len()).contains(&len) {
+        return Err(DropReason::BadUdpLength);
+    }
+    Ok(fixed)
+}
+
+/// The ICMP header of IP payload `l4`, checked: whole.
+#[inline(always)]
+fn icmp_header(l4: &[u8]) -> Result<&[u8; icmp::HEADER_LEN], DropReason> {
+    l4.first_chunk().ok_or(DropReason::TruncatedL4)
+}
+
+fn parse_arp(l3: &[u8], l2: L2) -> Result<PacketMeta, DropReason> {
     let arp = arp::Packet::new_checked(l3)?;
-    meta.kind = PacketKind::Arp;
-    meta.ip_header_len = arp::PACKET_LEN as u8;
-    meta.total_len = arp::PACKET_LEN as u16;
-    meta.l4_offset = meta.l3_offset + arp::PACKET_LEN as u16;
-    meta.arp_op = arp.operation();
-    meta.src = IpAddr::V4(arp.sender_ip());
-    meta.dst = IpAddr::V4(arp.target_ip());
-    Ok(())
+    Ok(PacketMeta {
+        kind: PacketKind::Arp,
+        ip_header_len: arp::PACKET_LEN as u8,
+        total_len: arp::PACKET_LEN as u16,
+        l4_offset: u16::from(l2.len) + arp::PACKET_LEN as u16,
+        arp_op: arp.operation(),
+        src: IpAddr::V4(arp.sender_ip()),
+        dst: IpAddr::V4(arp.target_ip()),
+        ..PacketMeta::l2_only(l2)
+    })
 }
 
 /// The IPv4 packet of `frame` at `meta.l3_offset`, re-checked so that transforms stay

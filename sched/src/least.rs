@@ -148,9 +148,12 @@ fn scan<R: Rule>(members: &[Member]) -> Option<usize> {
 }
 
 /// Services with up to this many destinations are scanned per pick, as the kernel does, and
-/// keep no tree: n comparisons per new connection cost less than refreshing log2 n tree nodes
-/// on each of its binds, state changes and unbinds. (Measured with `benches/bind_ir.rs`.)
-pub(crate) const SCAN_MAX: usize = 32;
+/// keep no tree: up to here n comparisons per new connection cost less than refreshing log2 n
+/// tree nodes on each of its binds, state changes and unbinds (callgrind, `benches/bind_ir.rs`:
+/// even near 56 for wlc), and much less once several workers bind at once, since every tree
+/// walk writes the shared nodes up to the root while a scan only reads (`benches/contend.rs`,
+/// 2 threads, wlc 64: scan ~235 ns per connection, tree ~260-350 ns).
+pub(crate) const SCAN_MAX: usize = 64;
 
 static NEXT_TREE_ID: AtomicU64 = AtomicU64::new(1);
 

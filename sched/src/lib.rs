@@ -25,7 +25,7 @@
 //! choose the same least-loaded destination, as two kernel CPUs can.
 //!
 //! lc, wlc, sed, nq (and lblc/lblcr's wlc fallback) scan their destinations per pick as the
-//! kernel does while a service has at most 32; larger ones keep the kernel's choice at the root
+//! kernel does while a service has at most 64; larger ones keep the kernel's choice at the root
 //! of a tournament tree refreshed by every [`DestLoad`] change (O(log n) per bind/unbind, O(1)
 //! per pick) instead of the kernel's O(n) scan per new connection; see `least.rs`. A bind,
 //! unbind or state change of a destination no tree is linked to costs one atomic operation.
@@ -36,7 +36,7 @@
 //! and lookups match a kernel's for the same list.
 //!
 //! # Where this differs from the kernel (on purpose)
-//! - lc/wlc/sed/nq pick in O(1) from a tree above 32 destinations (same choices); a
+//! - lc/wlc/sed/nq pick in O(1) from a tree above 64 destinations (same choices); a
 //!   bind/unbind/state change costs O(log n) there instead.
 //! - rr keeps its cursor on the same destination across rebuilds, and moves it to the previous
 //!   one when that destination is deleted (the kernel's list-pointer behaviour). A rebuild that

@@ -107,8 +107,12 @@ fn nq_prefers_first_idle_else_sed() {
 
 #[test]
 fn worker_a_binds_worker_b_avoids() {
-    let s = Service::with(&(1..=64).map(|i| (i, 1)).collect::<Vec<_>>());
-    for name in ["lc", "wlc", "sed", "nq"] {
+    // 20 destinations are scanned, 80 have a tree
+    for (n, name) in [20u8, 80]
+        .into_iter()
+        .flat_map(|n| ["lc", "wlc", "sed", "nq"].map(|name| (n, name)))
+    {
+        let s = Service::with(&(1..=n).map(|i| (i, 1)).collect::<Vec<_>>());
         let sch = s.build(name, None);
         let first = sch.schedule(&flow(0)).expect("dest");
         std::thread::scope(|sc| {
@@ -125,12 +129,12 @@ fn worker_a_binds_worker_b_avoids() {
                 .spawn(|| sch.schedule(&flow(1)))
                 .join()
                 .expect("worker B");
-            assert_ne!(b, Some(first), "{name}");
+            assert_ne!(b, Some(first), "{name} n={n}");
             assert_eq!(
                 b,
                 kernel_pick(
                     name,
-                    &vec![1; 64],
+                    &vec![1; n as usize],
                     &s.loads.iter().map(|l| &**l).collect::<Vec<_>>()
                 )
             );
@@ -142,11 +146,11 @@ fn worker_a_binds_worker_b_avoids() {
 }
 
 /// Old and new generations of one service stay exact while both are alive, and the old one
-/// after the new one is dropped: with 4 destinations (scanned) and 40 (a tree each, the old one
+/// after the new one is dropped: with 4 destinations (scanned) and 80 (a tree each, the old one
 /// superseded, then relinked).
 #[test]
 fn superseded_scheduler_stays_exact_and_relinks_after_drop() {
-    for n in [4u8, 40] {
+    for n in [4u8, 80] {
         let s = Service::with(&(1..=n).map(|i| (i, 1 + i as u32 % 4)).collect::<Vec<_>>());
         let loads: Vec<&DestLoad> = s.loads.iter().map(|l| &**l).collect();
         let weights: Vec<u32> = s.specs.iter().map(|d| d.weight).collect();
@@ -199,13 +203,13 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
-    /// Picks (a scan up to 32 destinations, the O(1) tree above) always return what the
+    /// Picks (a scan up to 64 destinations, the O(1) tree above) always return what the
     /// kernel's scan would, after any sequence of load changes, for sizes that exercise
     /// padding in the tree.
     #[test]
     fn tree_equals_kernel_scan(
-        weights in proptest::collection::vec(0u32..5, 1..48),
-        ops in proptest::collection::vec(op(48), 1..120),
+        weights in proptest::collection::vec(0u32..5, 1..90),
+        ops in proptest::collection::vec(op(90), 1..120),
         name in prop::sample::select(vec!["lc", "wlc", "sed", "nq"]),
     ) {
         let s = Service::with(&weights.iter().enumerate().map(|(i, &w)| (i as u8 + 1, w)).collect::<Vec<_>>());
@@ -232,7 +236,7 @@ proptest! {
 /// available destination.
 #[test]
 fn concurrent_updates_leave_an_exact_tree() {
-    let weights: Vec<(u8, u32)> = (1..=50).map(|i| (i, 1 + (i as u32 % 3))).collect();
+    let weights: Vec<(u8, u32)> = (1..=80).map(|i| (i, 1 + (i as u32 % 3))).collect();
     let s = Service::with(&weights);
     for i in [3usize, 17, 40] {
         s.loads[i].set_thresholds(40, 10);

@@ -95,6 +95,11 @@ pub fn delta32(old: u32, new: u32) -> u32 {
     delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
 }
 
+/// [`update_sum`]'s term for a TTL decremented by one (from a TTL of at least 1), with the
+/// TTL/protocol word read in the CPU's byte order: `!old + new` is the same for every TTL
+/// and protocol, `!x + (x - 1 in the TTL byte)` = `!(1 in the TTL byte)`.
+pub const TTL_DECREMENT_NE: u32 = !u16::from_ne_bytes([1, 0]) as u32;
+
 /// Partial sum of the IPv4 pseudo header (RFC 793/768): addresses, protocol, L4 length.
 #[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4_len: u16) -> u32 {
@@ -281,6 +286,21 @@ mod tests {
             update16(0xffff, 0xffff, 0)
         );
         assert_eq!(update_sum(0, delta16(0, 0)), update16(0, 0, 0));
+    }
+
+    #[test]
+    fn ttl_decrement_term_is_constant() {
+        for ttl in 1..=255u8 {
+            for protocol in [0u8, 1, 6, 17, 255] {
+                let check = 0x1234u16.wrapping_mul(u16::from(ttl)) ^ u16::from(protocol);
+                let old = u16::from_be_bytes([ttl, protocol]);
+                let new = u16::from_be_bytes([ttl - 1, protocol]);
+                let by_word = update16(check, old, new);
+                let ne = u16::from_ne_bytes(check.to_be_bytes());
+                let patched = update_sum(ne, TTL_DECREMENT_NE);
+                assert_eq!(patched.to_ne_bytes(), by_word.to_be_bytes(), "ttl {ttl}");
+            }
+        }
     }
 
     #[test]

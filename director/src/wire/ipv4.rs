@@ -17,7 +17,8 @@ pub mod proto {
     pub const UDP: u8 = 17;
 }
 
-mod field {
+/// Byte offsets of the header fields.
+pub(crate) mod field {
     pub const VER_IHL: usize = 0;
     pub const TOS: usize = 1;
     pub const LENGTH: usize = 2;

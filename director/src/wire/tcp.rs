@@ -23,7 +23,8 @@ pub mod flags {
     pub const CWR: u8 = 0x80;
 }
 
-mod field {
+/// Byte offsets of the header fields.
+pub(crate) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const SEQ: usize = 4;

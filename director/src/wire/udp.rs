@@ -3,7 +3,8 @@
 use super::bytes::{get_u16, set_u16};
 use super::DropReason;
 
-mod field {
+/// Byte offsets of the header fields.
+pub(crate) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const LENGTH: usize = 4;

@@ -1,13 +1,18 @@
-//! The least-connection family's shared machinery: a tournament tree over the destinations that
-//! keeps the kernel's choice (first in list order among the best) at the root.
+//! The least-connection family's shared machinery: the kernel's scan for services of up to
+//! [`SCAN_MAX`] destinations, and above that a tournament tree over the destinations that keeps
+//! the kernel's choice (first in list order among the best) at the root. Each rule (lc.rs,
+//! wlc.rs, sed.rs, nq.rs) is a [`Rule`]: a key per destination and a strict comparison.
 //!
-//! The kernel scans every destination per new connection (O(n)). Here each internal node holds
+//! The kernel scans every destination per new connection (O(n)). That is also the cheapest
+//! here for small services: a scan only reads, while a tree must be refreshed by every bind,
+//! state change and unbind, writing nodes shared by all workers. In a tree each internal node holds
 //! the winner of its two subtrees, compared on the live counts of [`DestLoad`]; a bind/unbind/
 //! state change of a destination recomputes the nodes on its leaf-to-root path (log2 n nodes,
 //! one CAS each, versioned so a stale recompute can never overwrite a fresher one). A pick reads
 //! the root and checks it is still available: O(1). Ties go to the left subtree, i.e. to the
 //! earlier destination in list order, exactly as the kernel's strict comparisons do, because the
-//! metrics are strict weak orders (exact 64-bit cross multiplication).
+//! metrics are strict weak orders (exact 128-bit cross multiplication). A change the tree's rule
+//! does not read (a template; the inactive count for sed and nq) walks nothing.
 //!
 //! Linking: each [`DestLoad`] points at the leaf of the newest tree built over it (`tree_id`
 //! only grows). A superseded tree (an older scheduler still in use during a snapshot swap) is no

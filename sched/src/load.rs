@@ -9,8 +9,10 @@
 //! destination would carry inactive into active.)
 //!
 //! The least-connection family (lc, wlc, sed, nq, and lblc/lblcr's fallback) keeps a tournament
-//! tree over its destinations; every count or flag change here pushes the change into the tree
-//! that is currently linked to this destination (see `least.rs`).
+//! tree over the destinations of services with more than 64 of them; a count or flag change of
+//! such a destination pushes the change into the tree currently linked to it, when that tree's
+//! rule reads what changed (see `least.rs`). Otherwise a change costs one atomic operation and
+//! one load (`tree_id` is 0).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};

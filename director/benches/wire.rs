@@ -127,6 +127,11 @@ fn ir_dr(frame: &mut [u8], meta: &PacketMeta) -> Result<(), DropReason> {
     dr::forward(frame, meta, MacAddr([2; 6]), MacAddr([4; 6]))
 }
 
+#[inline(never)]
+fn ir_tun(frame: &mut [u8], meta: &PacketMeta) -> Result<(), DropReason> {
+    tun::encap(frame, meta, VIP, RS, 1)
+}
+
 /// `loops` calls of each `ir_*` wrapper (frames restored outside the wrappers).
 fn ir_loops(loops: u32) {
     let frame = tcp_frame(64);
@@ -141,6 +146,13 @@ fn ir_loops(loops: u32) {
             f.copy_from_slice(&frame);
             transform(black_box(&mut f), black_box(&meta)).expect("transform");
         }
+    }
+    let mut tunneled = vec![0u8; tun::OUTER_HEADER_LEN];
+    tunneled.extend_from_slice(&frame);
+    let mut t = tunneled.clone();
+    for _ in 0..loops {
+        t.copy_from_slice(&tunneled);
+        ir_tun(black_box(&mut t), black_box(&meta)).expect("encap");
     }
 }
 

@@ -53,6 +53,8 @@ mod field {
     pub const INNER_ETHERTYPE: usize = 16;
 }
 
+/// Length of the two MAC addresses at the start of every frame.
+pub const MACS_LEN: usize = 12;
 /// Length of an untagged Ethernet header.
 pub const HEADER_LEN: usize = 14;
 /// Length of an Ethernet header with one 802.1Q tag.

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::bytes::{get_u16, get_u32, set_u16, set_u32};
+use super::bytes::{get_ne_u16, get_u16, get_u32, set_ne_u16, set_u16, set_u32};
 use super::{checksum, DropReason};
 
 /// IP protocol numbers the director handles.
@@ -254,7 +254,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         if ttl <= 1 {
             return Err(DropReason::TtlExceeded);
         }
-        self.update_ttl(ttl - 1);
+        // The same value as `update_ttl(ttl - 1)`, with the constant RFC 1624 term.
+        let buffer = self.buffer.as_mut();
+        let check = get_ne_u16(buffer, field::CHECKSUM);
+        let check = checksum::update_sum(check, checksum::TTL_DECREMENT_NE);
+        set_ne_u16(buffer, field::CHECKSUM, check);
+        buffer[field::TTL] = ttl - 1;
         Ok(ttl - 1)
     }
 
@@ -336,7 +341,7 @@ impl Repr {
             .checked_add(MIN_HEADER_LEN as u16)
             .ok_or(DropReason::PacketTooBig)?;
         let out = out
-            .get_mut(..MIN_HEADER_LEN)
+            .first_chunk_mut::<MIN_HEADER_LEN>()
             .ok_or(DropReason::BufferTooSmall)?;
         out[field::VER_IHL] = 0x45;
         out[field::TOS] = self.tos;
@@ -352,7 +357,7 @@ impl Repr {
         set_u32(out, field::SRC, u32::from(self.src));
         set_u32(out, field::DST, u32::from(self.dst));
         set_u16(out, field::CHECKSUM, 0);
-        let check = checksum::checksum(out);
+        let check = checksum::ipv4_header_checksum(out);
         set_u16(out, field::CHECKSUM, check);
         Ok(())
     }

@@ -30,6 +30,8 @@ pub mod ipv4;
 pub mod nat;
 pub mod parse;
 pub mod tcp;
+#[cfg(test)]
+mod test_frames;
 pub mod tun;
 pub mod udp;
 

@@ -11,6 +11,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::ethernet;
 use super::ipv4::{self, proto};
 use super::parse::PacketMeta;
 use super::DropReason;
@@ -35,6 +36,84 @@ pub fn outer_tos(inner_tos: u8) -> u8 {
 /// the next hop. Fails, writing nothing, on TTL <= 1 ([`DropReason::TtlExceeded`]), an inner
 /// packet too long to carry ([`DropReason::PacketTooBig`]), or a frame that is not IPv4.
 pub fn encap(
+    frame: &mut [u8],
+    meta: &PacketMeta,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+) -> Result<(), DropReason> {
+    let done = match meta.l3_offset {
+        // The L2 header's length as a constant, so that moving it is a few plain moves.
+        14 => encap_in_place::<{ ethernet::HEADER_LEN }>(frame, meta, src, dst, ident),
+        18 => encap_in_place::<{ ethernet::VLAN_HEADER_LEN }>(frame, meta, src, dst, ident),
+        _ => false,
+    };
+    if done {
+        return Ok(());
+    }
+    encap_checked(frame, meta, src, dst, ident)
+}
+
+/// The common case, trusting `meta`'s offsets after one length check (the packet it
+/// describes is all there behind the headroom): an IPv4 packet with TTL > 1 behind an
+/// `L2_LEN`-byte Ethernet header. Returns false, having written nothing, otherwise.
+#[inline(always)]
+fn encap_in_place<const L2_LEN: usize>(
+    frame: &mut [u8],
+    meta: &PacketMeta,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+) -> bool {
+    if !meta.is_ipv4() {
+        return false;
+    }
+    let Some(packet) = frame.get_mut(..OUTER_HEADER_LEN + meta.frame_end()) else {
+        return false;
+    };
+    let (head, inner) = packet.split_at_mut(OUTER_HEADER_LEN);
+    let Some((l2, inner)) = inner.split_first_chunk_mut::<L2_LEN>() else {
+        return false;
+    };
+    let Some(inner) = inner.first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>() else {
+        return false;
+    };
+    let mut inner = ipv4::Packet::new_unchecked(inner);
+    let ttl = inner.ttl();
+    if ttl <= 1 {
+        return false;
+    }
+    // New layout: L2 header, outer header, inner packet: the front `L2_LEN + 20` bytes are
+    // built aside (nothing written if that fails), then stored over headroom and old L2.
+    let mut front = [0u8; OUTER_HEADER_LEN + ethernet::VLAN_HEADER_LEN];
+    let front = &mut front[..OUTER_HEADER_LEN + L2_LEN];
+    front[..L2_LEN].copy_from_slice(l2);
+    let outer = ipv4::Repr {
+        src,
+        dst,
+        protocol: proto::IPIP,
+        ttl: ttl - 1,
+        tos: outer_tos(inner.tos()),
+        ident,
+        dont_frag: inner.dont_frag(),
+        payload_len: inner.total_len(),
+    };
+    if outer.emit(&mut front[L2_LEN..]).is_err() {
+        return false; // PacketTooBig
+    }
+    if inner.decrement_ttl().is_err() {
+        return false; // not reached: TTL > 1
+    }
+    let (new_head, new_l2) = front.split_at(OUTER_HEADER_LEN);
+    head.copy_from_slice(new_head);
+    l2.copy_from_slice(new_l2);
+    true
+}
+
+/// Everything [`encap_in_place`] leaves: re-checks the inner packet, refuses with the
+/// reason.
+#[inline(never)]
+fn encap_checked(
     frame: &mut [u8],
     meta: &PacketMeta,
     src: Ipv4Addr,
@@ -125,5 +204,29 @@ mod tests {
         assert_eq!(mtu_check(68, 88, true), TunMtu::Ok);
         assert_eq!(mtu_check(40, 87, false), TunMtu::TooSmall);
         assert_eq!(mtu_check(40, 0, false), TunMtu::TooSmall);
+    }
+
+    #[test]
+    fn in_place_path_equals_the_checked_path_byte_for_byte() {
+        use crate::wire::parse_frame;
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 10));
+        let mut in_place = 0;
+        for seed in 0..3_000u64 {
+            let inner = crate::wire::test_frames::random_frame(seed);
+            let meta = parse_frame(&inner).expect("random frame parses");
+            let mut frame = vec![0x5a; OUTER_HEADER_LEN];
+            frame.extend_from_slice(&inner);
+            let ident = seed as u16;
+            let mut expected = frame.clone();
+            let want = encap_checked(&mut expected, &meta, src, dst, ident);
+            let mut got = frame.clone();
+            assert_eq!(encap(&mut got, &meta, src, dst, ident), want, "seed {seed}");
+            assert_eq!(got, expected, "seed {seed}");
+            in_place += usize::from(match meta.l3_offset {
+                14 => encap_in_place::<14>(&mut frame, &meta, src, dst, ident),
+                _ => encap_in_place::<18>(&mut frame, &meta, src, dst, ident),
+            });
+        }
+        assert!(in_place > 1_000, "in place only {in_place} times");
     }
 }

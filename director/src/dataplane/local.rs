@@ -6,16 +6,18 @@
 //! on, to the MAC it came from (the previous hop), which is the return path in every topology
 //! a load balancer sits in.
 
-use crate::dataplane::conn::FlowKey;
+use crate::dataplane::conn::{Conn, ConnIdx, FlowKey};
 use crate::dataplane::drop::PipelineDrop;
 use crate::dataplane::neigh::NeighEvent;
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Action, Ctx, Pipeline, EXTRA_CAPACITY};
+use crate::dataplane::snapshot::{DestRt, ServiceRt};
 use crate::model::ForwardMethod;
 use crate::wire::ethernet::L2;
 use crate::wire::icmp::{msg_type, unreachable_code};
 use crate::wire::{arp, arp_build, ethernet, icmp_build, icmp_nat, PacketMeta};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// `originate_error` code meaning "time exceeded in transit" instead of an unreachable code.
 const TIME_EXCEEDED_MARK: u8 = 0xff;
@@ -163,14 +165,9 @@ impl<P: PacketBuf> Pipeline<P> {
                 return Action::Redirect(o, pkt);
             }
             let key = FlowKey::new(ef.proto, qdst, ef.dst_port, qsrc, ef.src_port);
-            let Some(idx) = self.conns.lookup_in(&key) else {
-                return Action::Drop(PipelineDrop::IcmpNoConnection.into(), pkt);
-            };
-            let Some(c) = self.conns.get(idx).copied() else {
-                return Action::Drop(PipelineDrop::IcmpNoConnection.into(), pkt);
-            };
-            let Some((svc, dest)) = ctx.snap.dest(c.dest_id()) else {
-                return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
+            let (c, svc, dest) = match self.quoted_conn(self.conns.lookup_in(&key), ctx) {
+                Ok(found) => found,
+                Err(d) => return Action::Drop(d.into(), pkt),
             };
             let len = pkt.len() as u64;
             dest.stats.slot(self.worker).count_in(len);
@@ -192,14 +189,9 @@ impl<P: PacketBuf> Pipeline<P> {
                 return Action::Redirect(o, pkt);
             }
             let key = FlowKey::new(ef.proto, qdst, ef.dst_port, qsrc, ef.src_port);
-            let Some(idx) = self.conns.lookup_reply(&key) else {
-                return Action::Drop(PipelineDrop::IcmpNoConnection.into(), pkt);
-            };
-            let Some(c) = self.conns.get(idx).copied() else {
-                return Action::Drop(PipelineDrop::IcmpNoConnection.into(), pkt);
-            };
-            let Some((svc, dest)) = ctx.snap.dest(c.dest_id()) else {
-                return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
+            let (c, svc, dest) = match self.quoted_conn(self.conns.lookup_reply(&key), ctx) {
+                Ok(found) => found,
+                Err(d) => return Action::Drop(d.into(), pkt),
             };
             if c.forward() != ForwardMethod::Masq {
                 return Action::Drop(PipelineDrop::IcmpNoConnection.into(), pkt);
@@ -221,6 +213,22 @@ impl<P: PacketBuf> Pipeline<P> {
             return self.egress(pkt, route, ctx);
         }
         Action::Drop(PipelineDrop::IcmpNoConnection.into(), pkt)
+    }
+
+    /// The connection an ICMP error quotes (found by `idx`) with its service and destination.
+    fn quoted_conn<'c>(
+        &self,
+        idx: Option<ConnIdx>,
+        ctx: &Ctx<'c>,
+    ) -> Result<(Conn<Ipv4Addr>, &'c ServiceRt, &'c Arc<DestRt>), PipelineDrop> {
+        let c = idx
+            .and_then(|i| self.conns.get(i).copied())
+            .ok_or(PipelineDrop::IcmpNoConnection)?;
+        let (svc, dest) = ctx
+            .snap
+            .dest(c.dest_id())
+            .ok_or(PipelineDrop::DestRemoved)?;
+        Ok((c, svc, dest))
     }
 
     /// No real server available: drop, and tell the client with port unreachable

@@ -3,13 +3,15 @@
 //!
 //! Instruction counts (deterministic, the figure of merit on a noisy machine): with
 //! `WIRE_IR_LOOPS=N` set the binary instead calls each operation N times through an
-//! `#[inline(never)]` `ir_*` wrapper and exits; callgrind's inclusive count of a wrapper / N is
-//! the operation's cost per packet:
+//! `#[inline(never)]` `ir_*` wrapper and exits; callgrind collecting only inside one wrapper
+//! gives its cost, total / N per packet (IPv4/TCP, 64 bytes of payload):
 //! ```text
 //! cargo bench -p director --bench wire --no-run   # prints the binary's path
-//! WIRE_IR_LOOPS=100000 valgrind --tool=callgrind --callgrind-out-file=/tmp/wire.cg <binary>
-//! callgrind_annotate --inclusive=yes /tmp/wire.cg | grep ir_
+//! WIRE_IR_LOOPS=100000 valgrind --tool=callgrind --toggle-collect='wire::ir_dnat' \
+//!     --callgrind-out-file=/tmp/dnat.cg <binary>
+//! callgrind_annotate /tmp/dnat.cg | grep 'PROGRAM TOTALS'   # / 100000
 //! ```
+//! (`ir_parse`, `ir_dnat`, `ir_snat`, `ir_dr`, `ir_tun`.)
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

@@ -137,13 +137,14 @@ print("  ok   every inner packet = a client packet to %s byte for byte except TT
       " both header checksums valid" % vip)
 # Every frame that arrived is checked strictly above (no duplicate, no corruption). Under CPU
 # load (CI on 2 cores) af_packet rings or the capture itself can lose a few frames, which TCP
-# retransmits (the transfer's hash is checked separately): allow up to 5 % missing.
-if checked > n_sent or not per_rs.get(rs1) or not per_rs.get(rs2) or left > n_sent // 20:
+# retransmits (the transfer's hash is checked separately): allow up to 10 % missing (seen:
+# 103 of 1646 in one CI run under full load, 0 in every run on a quiet box).
+if checked > n_sent or not per_rs.get(rs1) or not per_rs.get(rs2) or left > n_sent // 10:
     print("  FAIL client sent %d packets to the VIP, %d arrived encapsulated, %d unmatched"
           % (n_sent, checked, left))
     sys.exit(1)
 print("  ok   of the %d packets the client sent to the VIP, %d arrived once each on rs1 or rs2"
-      " (%d lost under load, <= 5 %%)" % (n_sent, checked, left))
+      " (%d lost under load, <= 10 %%)" % (n_sent, checked, left))
 PY
 
 step "path MTU: a 1 MB upload through the tunnel (1500-byte DF packets, tunnel MTU 1480)"

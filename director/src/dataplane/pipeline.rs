@@ -127,30 +127,7 @@ impl Class {
 }
 
 /// A parse result to overwrite (never read before a successful parse wrote it).
-const BLANK_META: PacketMeta = PacketMeta {
-    kind: PacketKind::OtherEthertype,
-    l2_len: 0,
-    vlan_tci: None,
-    ethertype: 0,
-    l3_offset: 0,
-    l4_offset: 0,
-    ip_header_len: 0,
-    total_len: 0,
-    proto: 0,
-    src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    src_port: 0,
-    dst_port: 0,
-    tcp_flags: 0,
-    icmp_type: 0,
-    icmp_code: 0,
-    arp_op: 0,
-    is_fragment: false,
-    first_fragment: false,
-    dont_fragment: false,
-    ttl: 0,
-    tos: 0,
-};
+const BLANK_META: PacketMeta = PacketMeta::BLANK;
 
 /// The frames of one burst between the passes of `process_burst`: allocated with the
 /// pipeline, so a burst initialises nothing.

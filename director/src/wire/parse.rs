@@ -82,31 +82,41 @@ pub struct PacketMeta {
 }
 
 impl PacketMeta {
+    /// A meta with every field zero / unspecified: what a frame of an unhandled ethertype
+    /// parses to before its L2 fields are filled, and a slot for callers to overwrite.
+    pub const BLANK: PacketMeta = PacketMeta {
+        kind: PacketKind::OtherEthertype,
+        l2_len: 0,
+        vlan_tci: None,
+        ethertype: 0,
+        l3_offset: 0,
+        l4_offset: 0,
+        ip_header_len: 0,
+        total_len: 0,
+        proto: 0,
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        src_port: 0,
+        dst_port: 0,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        arp_op: 0,
+        is_fragment: false,
+        first_fragment: false,
+        dont_fragment: false,
+        ttl: 0,
+        tos: 0,
+    };
+
     fn l2_only(l2: L2) -> Self {
-        const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         PacketMeta {
-            kind: PacketKind::OtherEthertype,
             l2_len: l2.len,
             vlan_tci: l2.vlan_tci,
             ethertype: l2.ethertype,
             l3_offset: l2.len.into(),
             l4_offset: l2.len.into(),
-            ip_header_len: 0,
-            total_len: 0,
-            proto: 0,
-            src: UNSPECIFIED,
-            dst: UNSPECIFIED,
-            src_port: 0,
-            dst_port: 0,
-            tcp_flags: 0,
-            icmp_type: 0,
-            icmp_code: 0,
-            arp_op: 0,
-            is_fragment: false,
-            first_fragment: false,
-            dont_fragment: false,
-            ttl: 0,
-            tos: 0,
+            ..PacketMeta::BLANK
         }
     }
 

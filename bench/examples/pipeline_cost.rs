@@ -1,0 +1,119 @@
+//! Director code per established packet, in memory: the real `Pipeline::process_burst` on
+//! byte-vector packets, no DPDK, no generator thread. A quiet, deterministic figure for A/B
+//! comparisons of pipeline changes and for callgrind (instructions per packet), next to the
+//! bench binary's probe (which times the same call on mbufs fed by a generator).
+//!
+//! `cargo run --release -p bench --example pipeline_cost -- [nat|dr|tun] CONNS PACKETS`
+//! e.g. `... -- nat 1000 20000000`; under callgrind use a few hundred thousand packets.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bench::flows::{client, shuffled};
+use bench::frame::{Segment, Template};
+use bench::topo::{self, Method};
+use director::dataplane::conn::Timeouts;
+use director::dataplane::packet::{PacketBuf, VecPacket};
+use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig, STAGE};
+use director::metrics::WorkerCounters;
+
+/// One burst through the pipeline, its packets moved from `pkts` to `back`; returns how many
+/// were not transmitted. Not inlined, so that callgrind can count it on its own
+/// (`--toggle-collect='*burst*'`).
+#[inline(never)]
+fn burst(
+    pipe: &mut Pipeline<VecPacket>,
+    pkts: &mut Vec<VecPacket>,
+    back: &mut Vec<VecPacket>,
+    ctx: &Ctx,
+) -> u64 {
+    let mut bad = 0;
+    pipe.process_burst(pkts.drain(..).map(|p| (p, 0)), ctx, false, |a, _| match a {
+        Action::Tx(_, p) => back.push(p),
+        Action::Drop(_, p) | Action::Redirect(_, p) | Action::Consumed(p) => {
+            bad += 1;
+            back.push(p)
+        }
+        Action::Held => bad += 1,
+    });
+    bad
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let method = match args.first().map(String::as_str).unwrap_or("nat") {
+        "nat" => Method::Nat,
+        "dr" => Method::Dr,
+        "tun" => Method::Tun,
+        m => return Err(format!("unknown method {m:?} (nat, dr, tun)")),
+    };
+    let conns: u32 = args
+        .get(1)
+        .map_or(Ok(1000), |s| s.parse())
+        .map_err(|e| format!("CONNS: {e}"))?;
+    let packets: u64 = args
+        .get(2)
+        .map_or(Ok(10_000_000), |s| s.parse())
+        .map_err(|e| format!("PACKETS: {e}"))?;
+
+    let snap = topo::snapshot(1)?;
+    let net = topo::net_state()?;
+    let neigh = topo::neighbours(&net)?;
+    let ctx = Ctx {
+        snap: &snap,
+        net: &net,
+        neigh: &neigh,
+        now_s: 1,
+        now_ns: 1_000_000_000,
+    };
+    let counters = Arc::new(WorkerCounters::new(0));
+    let cfg = PipelineConfig::new(0, 1, conns as usize);
+    let mut pipe: Pipeline<VecPacket> =
+        Pipeline::new(&cfg, Timeouts::default(), counters, (), None);
+
+    let syn = Template::new(method.vip(), 64, Segment::Syn)?;
+    let t0 = Instant::now();
+    for i in 0..u64::from(conns) {
+        let (a, p) = client(i);
+        match pipe.process(VecPacket::from_frame(&syn.frame(a, p)), 0, &ctx, false) {
+            Action::Tx(..) => {}
+            _ => return Err(format!("flow {i}: the SYN was not forwarded")),
+        }
+    }
+    let populate = t0.elapsed();
+
+    let ack = Template::new(method.vip(), 64, Segment::Ack)?;
+    let order = shuffled(conns, 7);
+    let mut pkts: Vec<VecPacket> = (0..STAGE)
+        .map(|_| VecPacket::from_frame(&ack.frame(client(0).0, client(0).1)))
+        .collect();
+    let mut back: Vec<VecPacket> = Vec::with_capacity(STAGE);
+    let mut next = 0usize;
+    let mut spent = std::time::Duration::ZERO;
+    let mut done = 0u64;
+    let mut bad = 0u64;
+    while done < packets {
+        for p in pkts.iter_mut() {
+            let (a, port) = client(u64::from(order[next]));
+            next = if next + 1 == order.len() { 0 } else { next + 1 };
+            ack.write(p.data_mut(), a, port);
+        }
+        let t = Instant::now();
+        bad += burst(&mut pipe, &mut pkts, &mut back, &ctx);
+        spent += t.elapsed();
+        std::mem::swap(&mut pkts, &mut back);
+        if pkts.len() != STAGE {
+            return Err(format!("{} packets came back of {STAGE}", pkts.len()));
+        }
+        done += STAGE as u64;
+    }
+    if bad > 0 {
+        return Err(format!("{bad} packets were not forwarded"));
+    }
+    println!(
+        "{method:?} conns {conns}: populate {:.0} ns/conn; established {:.1} ns/packet over {done} packets",
+        populate.as_nanos() as f64 / f64::from(conns.max(1)),
+        spent.as_nanos() as f64 / done as f64
+    );
+    Ok(())
+}

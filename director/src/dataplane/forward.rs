@@ -26,8 +26,16 @@ impl<P: PacketBuf> Pipeline<P> {
         ctx: &Ctx,
         icmp: bool,
     ) -> Action<P> {
-        let Some(route) = ctx.net.routes.lookup(daddr) else {
-            return self.reject_no_route(pkt, meta, in_port, ctx);
+        // Established flows find their egress in the cache; the first packet to a real server
+        // (and the first after a route or neighbour change) resolves it.
+        let tables = (ctx.net.routes.id(), ctx.neigh.generation());
+        let cached = self.egress_cache.get(daddr, tables.0, tables.1);
+        let route = match cached {
+            Some((route, _)) => route,
+            None => match ctx.net.routes.lookup(daddr) {
+                Some(route) => route,
+                None => return self.reject_no_route(pkt, meta, in_port, ctx),
+            },
         };
         let done = match fwd {
             ForwardMethod::Masq if icmp => {
@@ -66,7 +74,21 @@ impl<P: PacketBuf> Pipeline<P> {
             }
         };
         match done {
-            Ok(()) => self.egress(pkt, route, ctx),
+            Ok(()) => match cached {
+                Some((route, mac)) => {
+                    let src = ctx.net.mac(route.port);
+                    if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, MacAddr(mac)) {
+                        return Action::Drop(r.into(), pkt);
+                    }
+                    Action::Tx(route.port, pkt)
+                }
+                None => {
+                    if let Resolution::Mac(mac) = ctx.neigh.resolve(route.port, route.next_hop) {
+                        self.egress_cache.put(daddr, tables.0, tables.1, route, mac);
+                    }
+                    self.egress(pkt, route, ctx)
+                }
+            },
             Err(crate::wire::DropReason::TtlExceeded) if !icmp => {
                 self.reject_ttl(pkt, meta, in_port, ctx)
             }

@@ -1,6 +1,8 @@
 //! The data plane: poll-mode workers, steering, connection tracking and forwarding.
 pub mod conn;
 pub mod drop;
+mod egress_cache;
+mod fastpath;
 mod forward;
 mod local;
 pub mod neigh;

@@ -79,6 +79,8 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct NeighTable {
     slots: Box<[Slot]>,
+    /// Unique per built table: what caches of resolutions key on.
+    generation: u64,
     /// `64 - log2(slots.len())`, for Fibonacci hashing.
     shift: u32,
     len: usize,
@@ -107,6 +109,10 @@ impl NeighTable {
             ]
             .into_boxed_slice(),
             shift: 64 - cap.trailing_zeros(),
+            generation: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             len: 0,
         };
         for (port, ip, res) in entries {
@@ -131,6 +137,13 @@ impl NeighTable {
     #[inline]
     fn home(&self, key: u64) -> usize {
         (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// Identity of this table: unique among the tables this process built, so a cache of
+    /// resolutions keyed on it is never stale (a table never changes once built).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// What is known about `ip` on `port`.

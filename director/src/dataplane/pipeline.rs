@@ -17,6 +17,7 @@ use crate::dataplane::conn::{
     LoadClass, NewConn, NewTemplate, TemplateKey, Timeouts,
 };
 use crate::dataplane::drop::{Drop, PipelineDrop};
+use crate::dataplane::egress_cache::EgressCache;
 use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue};
 use crate::dataplane::netstate::NetState;
 use crate::dataplane::packet::PacketBuf;
@@ -25,6 +26,7 @@ use crate::dataplane::snapshot::{protocol_of, ServiceRt, Snapshot};
 use crate::dataplane::steering;
 use crate::metrics::WorkerCounters;
 use crate::model::ServiceKey;
+use crate::wire::plain::Plain;
 use crate::wire::{parse_frame, PacketKind, PacketMeta};
 use crossbeam::channel::Sender;
 use sched::FlowInfo;
@@ -74,6 +76,9 @@ pub struct PipelineConfig {
     pub icmp_rate: u64,
     /// ARP requests per second this worker may send.
     pub arp_rate: u64,
+    /// Take the established-flow fast path (`fastpath.rs`) where it applies; off, every frame
+    /// takes the full path (same results: a test compares the two).
+    pub fast_path: bool,
 }
 
 impl PipelineConfig {
@@ -85,6 +90,7 @@ impl PipelineConfig {
             conn_capacity,
             icmp_rate: 100,
             arp_rate: 50,
+            fast_path: true,
         }
     }
 }
@@ -100,7 +106,7 @@ const ENTRY_AHEAD: usize = 4;
 /// What the classifying pass decided about a frame: everything that depends only on the frame
 /// and the snapshot, nothing that depends on connection state.
 #[derive(Clone, Copy)]
-enum Class {
+pub(crate) enum Class {
     /// Refused before any lookup.
     Drop(Drop),
     /// Owned by another worker.
@@ -113,6 +119,9 @@ enum Class {
     Icmp,
     /// ARP.
     Arp,
+    /// A plain client -> virtual service frame for the fast path (`fastpath.rs`), `hash` of
+    /// its inbound key; the full path classifies it again if the fast path declines.
+    Plain { hash: KeyHash, p: Plain },
 }
 
 impl Class {
@@ -120,7 +129,9 @@ impl Class {
     #[inline(always)]
     fn hash(self) -> Option<KeyHash> {
         match self {
-            Class::Inbound { hash, .. } | Class::Reply { hash } => Some(hash),
+            Class::Inbound { hash, .. } | Class::Reply { hash } | Class::Plain { hash, .. } => {
+                Some(hash)
+            }
             _ => None,
         }
     }
@@ -168,6 +179,10 @@ pub struct Pipeline<P: PacketBuf> {
     pub(crate) ip_ident: u16,
     /// `process_burst`'s staging area (taken out while a burst runs).
     stage: Option<Box<Stage<P>>>,
+    /// Resolved egresses toward real servers.
+    pub(crate) egress_cache: EgressCache,
+    fast_path: bool,
+    pub(crate) fast_hits: u64,
 }
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -193,7 +208,15 @@ impl<P: PacketBuf> Pipeline<P> {
             extra: Vec::with_capacity(EXTRA_CAPACITY),
             ip_ident: (cfg.worker as u16).wrapping_mul(0x2f1b),
             stage: Some(Stage::new()),
+            egress_cache: EgressCache::new(),
+            fast_path: cfg.fast_path,
+            fast_hits: 0,
         }
+    }
+
+    /// Packets the established-flow fast path forwarded so far.
+    pub fn fast_path_hits(&self) -> u64 {
+        self.fast_hits
     }
 
     /// This worker's counters.
@@ -266,9 +289,27 @@ impl<P: PacketBuf> Pipeline<P> {
         self.stage = Some(st);
     }
 
-    /// Pass 1: parses a frame into `meta` and classifies it (reads the snapshot only).
+    /// Pass 1: classifies a frame (reads the snapshot only), by the fast path's look where it
+    /// applies, else parsed in full into `meta`.
     #[inline(always)]
     fn classify(&self, frame: &[u8], ctx: &Ctx, steered: bool, meta: &mut PacketMeta) -> Class {
+        if self.fast_path {
+            if let Some(c) = self.classify_plain(frame, ctx, steered) {
+                return c;
+            }
+        }
+        self.classify_full(frame, ctx, steered, meta)
+    }
+
+    /// Pass 1 of the full path: parses a frame into `meta` and classifies it.
+    #[inline(always)]
+    fn classify_full(
+        &self,
+        frame: &[u8],
+        ctx: &Ctx,
+        steered: bool,
+        meta: &mut PacketMeta,
+    ) -> Class {
         match parse_frame(frame) {
             Ok(m) => *meta = m,
             Err(r) => return Class::Drop(r.into()),
@@ -325,6 +366,34 @@ impl<P: PacketBuf> Pipeline<P> {
         ctx: &Ctx,
         steered: bool,
     ) -> Action<P> {
+        if let Class::Plain { hash, p } = class {
+            return match self.established_inbound(pkt, &p, hash, ctx) {
+                Ok(a) => a,
+                Err(pkt) => self.act_reclassified(pkt, in_port, ctx, steered),
+            };
+        }
+        self.act_full(pkt, in_port, meta, class, ctx, steered)
+    }
+
+    /// The full path for a frame the fast path declined: parsed and classified in full.
+    #[inline(never)]
+    fn act_reclassified(&mut self, pkt: P, in_port: u16, ctx: &Ctx, steered: bool) -> Action<P> {
+        let mut meta = BLANK_META;
+        let class = self.classify_full(pkt.data(), ctx, steered, &mut meta);
+        self.act_full(pkt, in_port, &meta, class, ctx, steered)
+    }
+
+    /// Pass 2 of the full path.
+    #[inline(always)]
+    fn act_full(
+        &mut self,
+        pkt: P,
+        in_port: u16,
+        meta: &PacketMeta,
+        class: Class,
+        ctx: &Ctx,
+        steered: bool,
+    ) -> Action<P> {
         match class {
             Class::Drop(d) => Action::Drop(d, pkt),
             Class::Redirect(o) => Action::Redirect(o, pkt),
@@ -335,6 +404,8 @@ impl<P: PacketBuf> Pipeline<P> {
             Class::Reply { hash } => self.reply(pkt, meta, hash, ctx),
             Class::Icmp => self.icmp(pkt, meta, in_port, ctx, steered),
             Class::Arp => self.arp(pkt, meta, in_port, ctx),
+            // classify_full never gives Plain; `act` handles it.
+            Class::Plain { .. } => self.act_reclassified(pkt, in_port, ctx, steered),
         }
     }
 

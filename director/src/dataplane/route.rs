@@ -308,14 +308,23 @@ impl RouteTableBuilder {
         }
         Ok(RouteTable {
             v4: Ipv4Routes::new(entries, locals),
+            id: next_table_id(),
         })
     }
+}
+
+/// A number no other table built by this process has (see [`RouteTable::id`]).
+fn next_table_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The routing table workers read: immutable once built.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     v4: Ipv4Routes,
+    /// Unique per built table (clones share it): what caches of route results key on.
+    id: u64,
 }
 
 impl Default for RouteTable {
@@ -323,11 +332,19 @@ impl Default for RouteTable {
     fn default() -> Self {
         Self {
             v4: Ipv4Routes::new(Vec::new(), Vec::new()),
+            id: next_table_id(),
         }
     }
 }
 
 impl RouteTable {
+    /// Identity of this table's contents: unique among the tables this process built (a
+    /// clone has its original's), so a cache of lookups keyed on it is never stale.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Longest-prefix match for `dst`; `None` when no route covers it. A director address
     /// matches its connected net: check [`is_local`](Self::is_local) first.
     #[inline]

@@ -29,6 +29,7 @@ pub mod icmp_nat;
 pub mod ipv4;
 pub mod nat;
 pub mod parse;
+pub mod plain;
 pub mod tcp;
 #[cfg(test)]
 mod test_frames;

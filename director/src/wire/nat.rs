@@ -69,9 +69,14 @@ fn translate(
     new_port: u16,
 ) -> Result<(), DropReason> {
     let new_addr = v4(new_addr)?;
+    let at = (
+        usize::from(meta.l3_offset),
+        usize::from(meta.l4_offset),
+        meta.frame_end(),
+    );
     let done = match meta.kind {
-        PacketKind::Tcp => rewrite::<{ tcp::CHECKSUM_END }>(frame, meta, side, new_addr, new_port),
-        PacketKind::Udp => rewrite::<{ udp::HEADER_LEN }>(frame, meta, side, new_addr, new_port),
+        PacketKind::Tcp => rewrite::<{ tcp::CHECKSUM_END }>(frame, at, side, new_addr, new_port),
+        PacketKind::Udp => rewrite::<{ udp::HEADER_LEN }>(frame, at, side, new_addr, new_port),
         _ => false,
     };
     if done {
@@ -92,21 +97,21 @@ fn translate(
 #[inline(always)]
 fn rewrite<const L4_LEN: usize>(
     frame: &mut [u8],
-    meta: &PacketMeta,
+    (l3, l4, end): (usize, usize, usize),
     side: Side,
     new_addr: Ipv4Addr,
     new_port: u16,
 ) -> bool {
     // The one length check: the packet `meta` describes is all there. The rest only keeps
     // the indexing in bounds whatever `meta` says.
-    let Some(packet) = frame.get_mut(..meta.frame_end()) else {
+    let Some(packet) = frame.get_mut(..end) else {
         return false;
     };
-    let Some((head, tail)) = packet.split_at_mut_checked(usize::from(meta.l4_offset)) else {
+    let Some((head, tail)) = packet.split_at_mut_checked(l4) else {
         return false;
     };
     let Some(ip) = head
-        .get_mut(usize::from(meta.l3_offset)..)
+        .get_mut(l3..)
         .and_then(|l3| l3.first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>())
     else {
         return false;
@@ -143,6 +148,27 @@ fn rewrite<const L4_LEN: usize>(
     ip[addr_at..addr_at + 4].copy_from_slice(&new_addr);
     set_ne_u16(ip, ipv4::field::CHECKSUM, ip_check);
     true
+}
+
+/// Inbound VS/NAT of a TCP segment (`udp` false) or UDP datagram whose IPv4 header starts at
+/// `l3` and transport header at `l4`, both already checked (the fast path's plain frames):
+/// [`dnat`]'s bytes. False, with nothing written, for what [`dnat`] would take its checked
+/// path for (TTL <= 1, a UDP datagram without checksum, headers not in `frame`).
+#[inline(always)]
+pub fn dnat_at(
+    frame: &mut [u8],
+    udp: bool,
+    l3: usize,
+    l4: usize,
+    new_daddr: Ipv4Addr,
+    new_dport: u16,
+) -> bool {
+    let at = (l3, l4, frame.len());
+    if udp {
+        rewrite::<{ udp::HEADER_LEN }>(frame, at, Side::Dst, new_daddr, new_dport)
+    } else {
+        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, Side::Dst, new_daddr, new_dport)
+    }
 }
 
 /// Everything [`rewrite`] leaves: re-checks the IPv4 header and the L4 header in the frame
@@ -340,9 +366,14 @@ mod tests {
                 assert_eq!(result, want, "seed {seed}");
                 assert_eq!(got, expected, "seed {seed}");
                 let mut probe = frame.clone();
+                let at = (
+                    usize::from(meta.l3_offset),
+                    usize::from(meta.l4_offset),
+                    meta.frame_end(),
+                );
                 fast += usize::from(match meta.kind {
-                    PacketKind::Tcp => rewrite::<18>(&mut probe, &meta, side, addr, port),
-                    _ => rewrite::<8>(&mut probe, &meta, side, addr, port),
+                    PacketKind::Tcp => rewrite::<18>(&mut probe, at, side, addr, port),
+                    _ => rewrite::<8>(&mut probe, at, side, addr, port),
                 });
             }
         }

@@ -1,0 +1,132 @@
+//! A worker's cache of resolved egresses toward real servers: route and next-hop MAC by
+//! destination address, so an established packet skips the route lookup and the neighbour
+//! table (DPVS and VPP cache the adjacency the same way).
+//!
+//! An entry is valid only for the route table and the neighbour table it was resolved in
+//! (both carry a process-unique identity, and neither changes once built): a new neighbour
+//! snapshot or route table makes every entry miss, and the next packet resolves afresh. Only
+//! resolved next hops are cached; unknown and failed ones always take the full path (ARP
+//! queueing, counted drops).
+
+use crate::dataplane::route::RouteResult;
+use std::net::Ipv4Addr;
+
+/// Slots (direct-mapped by destination address): a director's real servers are few.
+const SLOTS: usize = 256;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    daddr: u32,
+    routes: u64,
+    neigh: u64,
+    route: RouteResult,
+    mac: [u8; 6],
+}
+
+const EMPTY: Slot = Slot {
+    daddr: 0,
+    // Table identities start at 1: an empty slot never matches.
+    routes: 0,
+    neigh: 0,
+    route: RouteResult {
+        port: 0,
+        next_hop: Ipv4Addr::UNSPECIFIED,
+        src: Ipv4Addr::UNSPECIFIED,
+        mtu: 0,
+    },
+    mac: [0; 6],
+};
+
+/// Destination address -> (route, next-hop MAC), for one route table and neighbour table.
+pub(crate) struct EgressCache {
+    slots: Box<[Slot; SLOTS]>,
+}
+
+impl EgressCache {
+    /// An empty cache.
+    pub(crate) fn new() -> Self {
+        EgressCache {
+            slots: Box::new([EMPTY; SLOTS]),
+        }
+    }
+
+    #[inline(always)]
+    fn slot(daddr: u32) -> usize {
+        (daddr.wrapping_mul(0x9e37_79b1) >> 24) as usize
+    }
+
+    /// The route and next-hop MAC of `daddr` if resolved in tables `routes` and `neigh`
+    /// (their identities).
+    #[inline(always)]
+    pub(crate) fn get(
+        &self,
+        daddr: Ipv4Addr,
+        routes: u64,
+        neigh: u64,
+    ) -> Option<(RouteResult, [u8; 6])> {
+        let a = u32::from(daddr);
+        let s = &self.slots[Self::slot(a)];
+        (s.daddr == a && s.routes == routes && s.neigh == neigh).then_some((s.route, s.mac))
+    }
+
+    /// Remembers `daddr`'s route and next-hop MAC as resolved in tables `routes` and `neigh`.
+    #[inline]
+    pub(crate) fn put(
+        &mut self,
+        daddr: Ipv4Addr,
+        routes: u64,
+        neigh: u64,
+        route: RouteResult,
+        mac: [u8; 6],
+    ) {
+        let a = u32::from(daddr);
+        self.slots[Self::slot(a)] = Slot {
+            daddr: a,
+            routes,
+            neigh,
+            route,
+            mac,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(port: u16) -> RouteResult {
+        RouteResult {
+            port,
+            next_hop: Ipv4Addr::new(198, 51, 100, 254),
+            src: Ipv4Addr::new(198, 51, 100, 1),
+            mtu: 1500,
+        }
+    }
+
+    #[test]
+    fn hits_only_for_the_tables_it_was_filled_from() {
+        let mut c = EgressCache::new();
+        let d = Ipv4Addr::new(198, 51, 100, 10);
+        assert!(c.get(d, 1, 1).is_none());
+        c.put(d, 1, 1, route(1), [2, 0, 0, 0, 1, 10]);
+        assert_eq!(c.get(d, 1, 1), Some((route(1), [2, 0, 0, 0, 1, 10])));
+        assert!(c.get(d, 1, 2).is_none(), "new neighbour table");
+        assert!(c.get(d, 2, 1).is_none(), "new route table");
+        assert!(c.get(Ipv4Addr::new(198, 51, 100, 11), 1, 1).is_none());
+    }
+
+    #[test]
+    fn a_colliding_address_replaces_the_slot() {
+        let mut c = EgressCache::new();
+        let a = Ipv4Addr::new(198, 51, 100, 10);
+        // Find another address with the same slot.
+        let b = (1..u32::MAX)
+            .map(|i| Ipv4Addr::from(u32::from(a).wrapping_add(i)))
+            .find(|b| EgressCache::slot(u32::from(*b)) == EgressCache::slot(u32::from(a)))
+            .unwrap();
+        c.put(a, 1, 1, route(1), [1; 6]);
+        c.put(b, 1, 1, route(0), [2; 6]);
+        assert!(c.get(a, 1, 1).is_none());
+        assert_eq!(c.get(b, 1, 1), Some((route(0), [2; 6])));
+    }
+}

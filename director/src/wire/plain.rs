@@ -1,0 +1,214 @@
+//! The established-flow fast path's look at a frame: an untagged Ethernet frame carrying an
+//! option-less, unfragmented IPv4 TCP or UDP packet with TTL > 1 whose headers check, the
+//! shape of nearly every packet of an established flow.
+//!
+//! [`parse_plain`] accepts a subset of what [`parse_frame`](super::parse_frame) accepts and
+//! reads the same field values at fixed offsets; anything else, or anything doubtful
+//! (802.1Q tags, IP options, fragments, TTL <= 1, other protocols, bad lengths or checksum),
+//! gets `None` and goes to the full parser, which decides and counts. [`dnat`] and
+//! [`forward_dr`] are the VS/NAT and VS/DR rewrites of such a frame: the same bytes as
+//! [`nat::dnat`](super::nat::dnat) and [`dr::forward`](super::dr::forward) produce.
+
+use std::net::Ipv4Addr;
+
+use super::{checksum, ethernet, ipv4, nat, tcp, udp};
+
+/// Offset of the IPv4 header in a plain frame.
+pub const L3: usize = ethernet::HEADER_LEN;
+/// Offset of the TCP/UDP header in a plain frame.
+pub const L4: usize = L3 + ipv4::MIN_HEADER_LEN;
+
+/// The fields of a plain frame the fast path needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plain {
+    /// IPv4 source.
+    pub src: Ipv4Addr,
+    /// IPv4 destination.
+    pub dst: Ipv4Addr,
+    /// TCP/UDP source port.
+    pub sport: u16,
+    /// TCP/UDP destination port.
+    pub dport: u16,
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// TCP flags (0 for UDP).
+    pub tcp_flags: u8,
+}
+
+impl Plain {
+    /// A blank value to overwrite.
+    pub const BLANK: Plain = Plain {
+        src: Ipv4Addr::UNSPECIFIED,
+        dst: Ipv4Addr::UNSPECIFIED,
+        sport: 0,
+        dport: 0,
+        proto: 0,
+        tcp_flags: 0,
+    };
+
+    /// Whether this is UDP.
+    #[inline(always)]
+    pub fn is_udp(&self) -> bool {
+        self.proto == ipv4::proto::UDP
+    }
+}
+
+/// First byte of an option-less IPv4 header.
+const VERSION_4_NO_OPTIONS: u8 = 0x45;
+
+/// The fields of `frame` if it is a plain TCP/UDP-over-IPv4 frame (see the module docs).
+#[inline(always)]
+pub fn parse_plain(frame: &[u8]) -> Option<Plain> {
+    // Ethernet, IPv4 and the first 8 bytes of either transport header.
+    let h = frame.first_chunk::<{ L4 + udp::HEADER_LEN }>()?;
+    if h[12..14] != [0x08, 0x00] || h[L3] != VERSION_4_NO_OPTIONS {
+        return None;
+    }
+    let ip: &[u8; ipv4::MIN_HEADER_LEN] = h[L3..L4].try_into().ok()?;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    // No fragment (DF alone may be set), TTL left to decrement.
+    if ip[6] & !0x40 != 0 || ip[7] != 0 || ip[8] <= 1 {
+        return None;
+    }
+    let l4_len = total.checked_sub(ipv4::MIN_HEADER_LEN)?;
+    if L3 + total > frame.len() || !checksum::verify_ipv4_header(ip) {
+        return None;
+    }
+    let tcp_flags = match ip[9] {
+        ipv4::proto::TCP => {
+            let t = frame.get(L4..L4 + tcp::MIN_HEADER_LEN)?;
+            let header_len = usize::from(t[12] >> 4) * 4;
+            if l4_len < tcp::MIN_HEADER_LEN
+                || header_len < tcp::MIN_HEADER_LEN
+                || header_len > l4_len
+            {
+                return None;
+            }
+            t[13]
+        }
+        ipv4::proto::UDP => {
+            let len = usize::from(u16::from_be_bytes([h[L4 + 4], h[L4 + 5]]));
+            if !(udp::HEADER_LEN..=l4_len).contains(&len) {
+                return None;
+            }
+            0
+        }
+        _ => return None,
+    };
+    Some(Plain {
+        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        sport: u16::from_be_bytes([h[L4], h[L4 + 1]]),
+        dport: u16::from_be_bytes([h[L4 + 2], h[L4 + 3]]),
+        proto: ip[9],
+        tcp_flags,
+    })
+}
+
+/// Whether [`dnat`] can rewrite this plain frame: not a UDP datagram without checksum (that
+/// one gets a full checksum computed, on the full path).
+#[inline(always)]
+pub fn dnat_ready(frame: &[u8], p: &Plain) -> bool {
+    !p.is_udp() || frame.get(L4 + 6..L4 + 8).is_some_and(|c| c != [0, 0])
+}
+
+/// VS/NAT inbound rewrite of a plain frame `p` was parsed from: destination becomes
+/// `daddr:dport`, TTL - 1, checksums patched. False (nothing written) where the frame is not
+/// [`dnat_ready`].
+#[inline(always)]
+pub fn dnat(frame: &mut [u8], p: &Plain, daddr: Ipv4Addr, dport: u16) -> bool {
+    nat::dnat_at(frame, p.is_udp(), L3, L4, daddr, dport)
+}
+
+/// VS/DR of a plain frame: TTL - 1 and the header checksum patched (the MACs are the egress
+/// stage's). False (nothing written) if the frame is too short for it.
+#[inline(always)]
+pub fn forward_dr(frame: &mut [u8]) -> bool {
+    match frame.get_mut(L3..L4) {
+        Some(ip) => ipv4::Packet::new_unchecked(ip).decrement_ttl().is_ok(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{parse_frame, MacAddr, PacketKind};
+
+    /// Every frame parse_plain accepts, parse_frame accepts with the same fields; and the
+    /// plain rewrites give the full ones' bytes.
+    #[test]
+    fn agrees_with_the_full_parser_and_rewrites_on_random_frames() {
+        let mut accepted = 0;
+        for seed in 0..20_000u64 {
+            let frame = crate::wire::test_frames::random_frame(seed);
+            // Also damage some: every byte of the headers in turn, and truncations.
+            let mut variants = vec![frame.clone()];
+            let i = (seed as usize) % frame.len().min(60);
+            let mut damaged = frame.clone();
+            damaged[i] ^= 1 << (seed % 8);
+            variants.push(damaged);
+            variants.push(frame[..(seed as usize) % frame.len()].to_vec());
+            for f in variants {
+                let Some(p) = parse_plain(&f) else { continue };
+                accepted += 1;
+                let m = parse_frame(&f).expect("plain frames parse");
+                assert!(matches!(m.kind, PacketKind::Tcp | PacketKind::Udp));
+                assert!(!m.is_fragment && m.vlan_tci.is_none() && m.ttl > 1);
+                assert_eq!((m.l3_offset, m.l4_offset), (L3 as u16, L4 as u16));
+                assert_eq!(
+                    (m.src, m.dst, m.src_port, m.dst_port, m.proto, m.tcp_flags),
+                    (
+                        p.src.into(),
+                        p.dst.into(),
+                        p.sport,
+                        p.dport,
+                        p.proto,
+                        p.tcp_flags
+                    )
+                );
+                let (a, port) = (Ipv4Addr::from(seed as u32), seed as u16);
+                let mut full = f.clone();
+                let full_ok = nat::dnat(&mut full, &m, a.into(), port).is_ok();
+                let mut fast = f.clone();
+                if dnat_ready(&f, &p) {
+                    assert!(dnat(&mut fast, &p, a, port), "seed {seed}");
+                    assert!(full_ok);
+                    assert_eq!(fast, full, "seed {seed}");
+                }
+                let mut full = f.clone();
+                crate::wire::dr::forward(&mut full, &m, MacAddr([0; 6]), MacAddr([0; 6]))
+                    .expect("ttl > 1");
+                full[..12].copy_from_slice(&f[..12]);
+                let mut fast = f.clone();
+                assert!(forward_dr(&mut fast));
+                assert_eq!(fast, full, "seed {seed}");
+            }
+        }
+        assert!(accepted > 800, "only {accepted} plain frames");
+    }
+
+    #[test]
+    fn refuses_what_the_fast_path_must_not_take() {
+        let base = crate::wire::test_frames::random_frame(1);
+        let ok = (0..1000u64)
+            .map(crate::wire::test_frames::random_frame)
+            .find(|f| parse_plain(f).is_some())
+            .unwrap_or(base);
+        assert!(parse_plain(&ok).is_some());
+        let mut ttl1 = ok.clone();
+        ttl1[L3 + 8] = 1;
+        assert!(parse_plain(&ttl1).is_none(), "TTL 1");
+        let mut frag = ok.clone();
+        frag[L3 + 6] |= 0x20;
+        assert!(parse_plain(&frag).is_none(), "MF");
+        let mut vlan = ok.clone();
+        vlan[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert!(parse_plain(&vlan).is_none(), "802.1Q");
+        let mut bad = ok.clone();
+        bad[L3 + 10] ^= 0xff;
+        assert!(parse_plain(&bad).is_none(), "IP checksum");
+        let total = usize::from(u16::from_be_bytes([ok[L3 + 2], ok[L3 + 3]]));
+        assert!(parse_plain(&ok[..L3 + total - 1]).is_none(), "truncated");
+    }
+}

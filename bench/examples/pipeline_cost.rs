@@ -3,8 +3,9 @@
 //! comparisons of pipeline changes and for callgrind (instructions per packet), next to the
 //! bench binary's probe (which times the same call on mbufs fed by a generator).
 //!
-//! `cargo run --release -p bench --example pipeline_cost -- [nat|dr|tun] CONNS PACKETS`
-//! e.g. `... -- nat 1000 20000000`; under callgrind use a few hundred thousand packets.
+//! `cargo run --release -p bench --example pipeline_cost -- [nat|dr|tun] CONNS PACKETS [mbuf]`
+//! e.g. `... -- nat 1000 20000000`; under callgrind use a few hundred thousand packets. With
+//! `mbuf` the packets are DPDK mbufs (EAL without hugepages), as in the workers.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +15,7 @@ use bench::frame::{Segment, Template};
 use bench::topo::{self, Method};
 use director::dataplane::conn::Timeouts;
 use director::dataplane::packet::{PacketBuf, VecPacket};
+use director::dpdk::{eal, Mbuf, Mempool};
 use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig, STAGE};
 use director::metrics::WorkerCounters;
 
@@ -21,10 +23,10 @@ use director::metrics::WorkerCounters;
 /// were not transmitted. Not inlined, so that callgrind can count it on its own
 /// (`--toggle-collect='*burst*'`).
 #[inline(never)]
-fn burst(
-    pipe: &mut Pipeline<VecPacket>,
-    pkts: &mut Vec<VecPacket>,
-    back: &mut Vec<VecPacket>,
+fn burst<P: PacketBuf>(
+    pipe: &mut Pipeline<P>,
+    pkts: &mut Vec<P>,
+    back: &mut Vec<P>,
     ctx: &Ctx,
 ) -> u64 {
     let mut bad = 0;
@@ -41,6 +43,37 @@ fn burst(
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.get(3).map(String::as_str) == Some("mbuf") {
+        let eal_args: Vec<String> = [
+            "pipeline_cost",
+            "-l",
+            "0",
+            "--no-huge",
+            "--no-shconf",
+            "-m",
+            "256",
+            "--no-pci",
+            "--no-telemetry",
+            "--log-level=lib.eal:warning",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
+        let pool = Mempool::new("cost_pool", 4095, 0, 2176).map_err(|e| format!("pool: {e}"))?;
+        let p2 = pool.clone();
+        return run::<Mbuf>(&args, pool, move |f| {
+            Mbuf::from_bytes(&p2, f).expect("the pool has room")
+        });
+    }
+    run::<VecPacket>(&args, (), VecPacket::from_frame)
+}
+
+fn run<P: PacketBuf>(
+    args: &[String],
+    pool: P::Pool,
+    packet: impl Fn(&[u8]) -> P,
+) -> Result<(), String> {
     let method = match args.first().map(String::as_str).unwrap_or("nat") {
         "nat" => Method::Nat,
         "dr" => Method::Dr,
@@ -68,14 +101,13 @@ fn main() -> Result<(), String> {
     };
     let counters = Arc::new(WorkerCounters::new(0));
     let cfg = PipelineConfig::new(0, 1, conns as usize);
-    let mut pipe: Pipeline<VecPacket> =
-        Pipeline::new(&cfg, Timeouts::default(), counters, (), None);
+    let mut pipe: Pipeline<P> = Pipeline::new(&cfg, Timeouts::default(), counters, pool, None);
 
     let syn = Template::new(method.vip(), 64, Segment::Syn)?;
     let t0 = Instant::now();
     for i in 0..u64::from(conns) {
         let (a, p) = client(i);
-        match pipe.process(VecPacket::from_frame(&syn.frame(a, p)), 0, &ctx, false) {
+        match pipe.process(packet(&syn.frame(a, p)), 0, &ctx, false) {
             Action::Tx(..) => {}
             _ => return Err(format!("flow {i}: the SYN was not forwarded")),
         }
@@ -84,10 +116,10 @@ fn main() -> Result<(), String> {
 
     let ack = Template::new(method.vip(), 64, Segment::Ack)?;
     let order = shuffled(conns, 7);
-    let mut pkts: Vec<VecPacket> = (0..STAGE)
-        .map(|_| VecPacket::from_frame(&ack.frame(client(0).0, client(0).1)))
+    let mut pkts: Vec<P> = (0..STAGE)
+        .map(|_| packet(&ack.frame(client(0).0, client(0).1)))
         .collect();
-    let mut back: Vec<VecPacket> = Vec::with_capacity(STAGE);
+    let mut back: Vec<P> = Vec::with_capacity(STAGE);
     let mut next = 0usize;
     let mut spent = std::time::Duration::ZERO;
     let mut done = 0u64;

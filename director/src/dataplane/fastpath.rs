@@ -12,10 +12,9 @@
 
 use crate::dataplane::conn::{tcp_flags, Direction, FlowKey, KeyHash};
 use crate::dataplane::packet::PacketBuf;
-use crate::dataplane::pipeline::{apply_load, Action, Class, Ctx, Pipeline};
+use crate::dataplane::pipeline::{apply_load, Class, Ctx, Pipeline};
 use crate::model::ForwardMethod;
 use crate::wire::plain::{self, Plain};
-use crate::wire::{DropReason, MacAddr};
 use std::net::IpAddr;
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -39,64 +38,56 @@ impl<P: PacketBuf> Pipeline<P> {
         })
     }
 
-    /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`): the
-    /// forwarded packet, or the packet back untouched (`Err`) for the full path.
+    /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`): rewritten
+    /// for its real server, the output port; or `None` with the packet untouched and no state
+    /// changed, for the full path.
     #[inline(always)]
     pub(crate) fn established_inbound(
         &mut self,
-        mut pkt: P,
+        pkt: &mut P,
         p: &Plain,
         hash: KeyHash,
         ctx: &Ctx,
-    ) -> Result<Action<P>, P> {
+    ) -> Option<u16> {
         let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
-        let Some(idx) = self.conns.lookup_in_hashed(&key, hash) else {
-            return Err(pkt);
-        };
-        let Some(conn) = self.conns.get(idx) else {
-            return Err(pkt);
-        };
+        let idx = self.conns.lookup_in_hashed(&key, hash)?;
+        let conn = self.conns.get(idx)?;
         let (dest_id, fwd, daddr, dport) =
             (conn.dest_id(), conn.forward(), conn.daddr(), conn.dport());
-        let nat = match fwd {
-            ForwardMethod::Masq => true,
-            ForwardMethod::Route => false,
-            ForwardMethod::Tunnel => return Err(pkt),
-        };
-        if nat && !plain::dnat_ready(pkt.data(), p) {
-            return Err(pkt);
-        }
-        let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
-            return Err(pkt);
-        };
-        let Some((route, mac)) =
+        let (dsvc, dest) = ctx.snap.dest(dest_id)?;
+        let (route, mac) =
             self.egress_cache
-                .get(daddr, ctx.net.routes.id(), ctx.neigh.generation())
-        else {
-            return Err(pkt);
+                .get(daddr, ctx.net.routes.id(), ctx.neigh.generation())?;
+        let len = pkt.len() as u64;
+        let frame = pkt.data_mut();
+        if frame.len() < plain::L4 {
+            return None; // parse_plain saw more; never taken
+        }
+        // The rewrite comes first: it is the last thing that can decline.
+        let rewritten = match fwd {
+            ForwardMethod::Masq => {
+                plain::dnat_ready(frame, p) && plain::dnat(frame, p, daddr, dport)
+            }
+            ForwardMethod::Route => plain::forward_dr(frame),
+            ForwardMethod::Tunnel => false,
         };
-        // Checked: from here on the packet is ours to forward, as the full path would.
+        if !rewritten {
+            return None;
+        }
+        if let Some(macs) = frame.first_chunk_mut::<12>() {
+            macs[..6].copy_from_slice(&mac);
+            macs[6..].copy_from_slice(&ctx.net.mac(route.port).0);
+        }
+        // From here on the packet is forwarded, as the full path would: its state and counts.
         if let Some(ch) = self
             .conns
             .on_packet(idx, Direction::Input, p.tcp_flags, ctx.now_s)
         {
             apply_load(&dest.load, ch.load);
         }
-        let len = pkt.len() as u64;
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
-        let src_mac = ctx.net.mac(route.port);
-        let frame = pkt.data_mut();
-        let rewritten = if nat {
-            plain::dnat(frame, p, daddr, dport)
-        } else {
-            plain::forward_dr(frame)
-        };
-        if !rewritten || crate::wire::ethernet::set_macs(frame, src_mac, MacAddr(mac)).is_err() {
-            // Unreachable: parse_plain and dnat_ready vouched for the frame.
-            return Ok(Action::Drop(DropReason::TruncatedL3.into(), pkt));
-        }
         self.fast_hits += 1;
-        Ok(Action::Tx(route.port, pkt))
+        Some(route.port)
     }
 }

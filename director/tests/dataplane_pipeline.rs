@@ -879,9 +879,11 @@ fn fast_path_gives_exactly_the_full_paths_results() {
     lab.pass("nat.synack", 1, 0);
     let hits_before = lab.pipe.fast_path_hits();
     lab.pass("nat.ack", 0, 1);
+    lab.pass("nat.req", 0, 1);
+    lab.pass("nat.resp", 1, 0);
     assert_eq!(
         lab.pipe.fast_path_hits(),
-        hits_before + 1,
-        "nat.ack took the fast path"
+        hits_before + 3,
+        "the client's ACK and request and the server's reply took the fast path"
     );
 }

@@ -1,9 +1,10 @@
-//! The established-flow fast path: a client's packet of a known connection, in a plain frame
-//! (untagged IPv4 without options, TCP or UDP, TTL > 1; `wire::plain`), to a NAT or DR real
-//! server whose egress is cached. That is nearly all of a director's traffic, and this stage
-//! does for it exactly what the full path (`Pipeline::inbound` + `forward`) does, in fewer
-//! steps: fixed offsets instead of the full parse, the cached egress instead of the route and
-//! neighbour lookups.
+//! The established-flow fast path: a packet of a known connection in a plain frame (untagged
+//! IPv4 without options, TCP or UDP, TTL > 1; `wire::plain`), either a client's to a NAT or
+//! DR real server whose egress is cached, or a NAT real server's reply to a client whose next
+//! hop's MAC is cached. That is nearly all of a director's traffic, and this stage does for it
+//! exactly what the full path (`Pipeline::inbound` + `forward`, `Pipeline::reply`) does, in
+//! fewer steps: fixed offsets instead of the full parse, cached egresses instead of the
+//! neighbour table (and, inbound, the route lookup).
 //!
 //! Anything else falls through to the full path with the frame untouched and no state
 //! changed: the full parser classifies it again and decides (new connections and SYNs,
@@ -27,15 +28,31 @@ impl<P: PacketBuf> Pipeline<P> {
         if p.tcp_flags & tcp_flags::SYN != 0 && p.proto == 6 {
             return None;
         }
-        ctx.snap.service_for(p.proto, IpAddr::V4(p.dst), p.dport)?;
-        if let Some(o) = self.foreign_owner(IpAddr::V4(p.src), p.sport, steered) {
-            return Some(Class::Redirect(o));
-        }
         let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
-        Some(Class::Plain {
-            hash: self.conns.hash_in(&key),
-            p,
-        })
+        // The full path's order: a VIP first, then a NAT real server's reply.
+        if ctx
+            .snap
+            .service_for(p.proto, IpAddr::V4(p.dst), p.dport)
+            .is_some()
+        {
+            if let Some(o) = self.foreign_owner(IpAddr::V4(p.src), p.sport, steered) {
+                return Some(Class::Redirect(o));
+            }
+            return Some(Class::Plain {
+                hash: self.conns.hash_in(&key),
+                p,
+            });
+        }
+        if ctx.snap.is_masq_source(p.proto, IpAddr::V4(p.src), p.sport) {
+            if let Some(o) = self.foreign_owner(IpAddr::V4(p.dst), p.dport, steered) {
+                return Some(Class::Redirect(o));
+            }
+            return Some(Class::PlainReply {
+                hash: self.conns.hash_reply(&key),
+                p,
+            });
+        }
+        None
     }
 
     /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`): rewritten
@@ -87,6 +104,50 @@ impl<P: PacketBuf> Pipeline<P> {
         }
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
+        self.fast_hits += 1;
+        Some(route.port)
+    }
+
+    /// Pass 2 of the fast path for a NAT reply `pkt` (parsed as `p`, reply key hash
+    /// `hash`): rewritten for the client, the output port; or `None` with the packet
+    /// untouched and no state changed, for the full path.
+    #[inline(always)]
+    pub(crate) fn established_reply(
+        &mut self,
+        pkt: &mut P,
+        p: &Plain,
+        hash: KeyHash,
+        ctx: &Ctx,
+    ) -> Option<u16> {
+        let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
+        let idx = self.conns.lookup_reply_hashed(&key, hash)?;
+        let conn = self.conns.get(idx)?;
+        let (dest_id, vaddr, vport) = (conn.dest_id(), conn.vaddr(), conn.vport());
+        let (svc, dest) = ctx.snap.dest(dest_id)?;
+        let route = ctx.net.routes.lookup(p.dst)?;
+        let (_, mac) =
+            self.hop_cache
+                .get(route.next_hop, ctx.net.routes.id(), ctx.neigh.generation())?;
+        let len = pkt.len() as u64;
+        let frame = pkt.data_mut();
+        if frame.len() < plain::L4 || !plain::dnat_ready(frame, p) {
+            return None;
+        }
+        if !plain::snat(frame, p, vaddr, vport) {
+            return None;
+        }
+        if let Some(macs) = frame.first_chunk_mut::<12>() {
+            macs[..6].copy_from_slice(&mac);
+            macs[6..].copy_from_slice(&ctx.net.mac(route.port).0);
+        }
+        if let Some(ch) = self
+            .conns
+            .on_packet(idx, Direction::Output, p.tcp_flags, ctx.now_s)
+        {
+            apply_load(&dest.load, ch.load);
+        }
+        dest.stats.slot(self.worker).count_out(len);
+        svc.stats.slot(self.worker).count_out(len);
         self.fast_hits += 1;
         Some(route.port)
     }

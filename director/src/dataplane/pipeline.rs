@@ -18,7 +18,7 @@ use crate::dataplane::conn::{
 };
 use crate::dataplane::drop::{Drop, PipelineDrop};
 use crate::dataplane::egress_cache::EgressCache;
-use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue};
+use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue, Resolution};
 use crate::dataplane::netstate::NetState;
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::ratelimit::TokenBucket;
@@ -124,6 +124,8 @@ pub(crate) enum Class {
     /// A plain client -> virtual service frame for the fast path (`fastpath.rs`), `hash` of
     /// its inbound key; the full path classifies it again if the fast path declines.
     Plain { hash: KeyHash, p: Plain },
+    /// A plain NAT reply frame for the fast path, `hash` of its reply key.
+    PlainReply { hash: KeyHash, p: Plain },
 }
 
 impl Class {
@@ -131,9 +133,10 @@ impl Class {
     #[inline(always)]
     fn hash(self) -> Option<KeyHash> {
         match self {
-            Class::Inbound { hash, .. } | Class::Reply { hash } | Class::Plain { hash, .. } => {
-                Some(hash)
-            }
+            Class::Inbound { hash, .. }
+            | Class::Reply { hash }
+            | Class::Plain { hash, .. }
+            | Class::PlainReply { hash, .. } => Some(hash),
             _ => None,
         }
     }
@@ -183,6 +186,8 @@ pub struct Pipeline<P: PacketBuf> {
     stage: Option<Box<Stage<P>>>,
     /// Resolved egresses toward real servers.
     pub(crate) egress_cache: EgressCache,
+    /// Resolved next hops toward clients (NAT replies), by next-hop address.
+    pub(crate) hop_cache: EgressCache,
     fast_path: bool,
     pub(crate) fast_hits: u64,
 }
@@ -211,6 +216,7 @@ impl<P: PacketBuf> Pipeline<P> {
             ip_ident: (cfg.worker as u16).wrapping_mul(0x2f1b),
             stage: Some(Stage::new()),
             egress_cache: EgressCache::new(),
+            hop_cache: EgressCache::new(),
             fast_path: cfg.fast_path,
             fast_hits: 0,
         }
@@ -368,13 +374,15 @@ impl<P: PacketBuf> Pipeline<P> {
         ctx: &Ctx,
         steered: bool,
     ) -> Action<P> {
-        if let Class::Plain { hash, p } = class {
-            return match self.established_inbound(&mut pkt, p, *hash, ctx) {
-                Some(port) => Action::Tx(port, pkt),
-                None => self.act_reclassified(pkt, in_port, ctx, steered),
-            };
+        let fast = match class {
+            Class::Plain { hash, p } => self.established_inbound(&mut pkt, p, *hash, ctx),
+            Class::PlainReply { hash, p } => self.established_reply(&mut pkt, p, *hash, ctx),
+            _ => return self.act_full(pkt, in_port, meta, *class, ctx, steered),
+        };
+        match fast {
+            Some(port) => Action::Tx(port, pkt),
+            None => self.act_reclassified(pkt, in_port, ctx, steered),
         }
-        self.act_full(pkt, in_port, meta, *class, ctx, steered)
     }
 
     /// The full path for a frame the fast path declined: parsed and classified in full.
@@ -406,8 +414,10 @@ impl<P: PacketBuf> Pipeline<P> {
             Class::Reply { hash } => self.reply(pkt, meta, hash, ctx),
             Class::Icmp => self.icmp(pkt, meta, in_port, ctx, steered),
             Class::Arp => self.arp(pkt, meta, in_port, ctx),
-            // classify_full never gives Plain; `act` handles it.
-            Class::Plain { .. } => self.act_reclassified(pkt, in_port, ctx, steered),
+            // classify_full never gives these; `act` handles them.
+            Class::Plain { .. } | Class::PlainReply { .. } => {
+                self.act_reclassified(pkt, in_port, ctx, steered)
+            }
         }
     }
 
@@ -637,6 +647,11 @@ impl<P: PacketBuf> Pipeline<P> {
         svc.stats.slot(self.worker).count_out(len);
         if let Err(r) = crate::wire::nat::snat(pkt.data_mut(), meta, IpAddr::V4(vaddr), vport) {
             return Action::Drop(r.into(), pkt);
+        }
+        if let Resolution::Mac(mac) = ctx.neigh.resolve(route.port, route.next_hop) {
+            let tables = (ctx.net.routes.id(), ctx.neigh.generation());
+            self.hop_cache
+                .put(route.next_hop, tables.0, tables.1, route, mac);
         }
         self.egress(pkt, route, ctx)
     }

@@ -171,6 +171,25 @@ pub fn dnat_at(
     }
 }
 
+/// Outbound VS/NAT (a reply) at fixed offsets, as [`dnat_at`]: source becomes
+/// `new_saddr:new_sport`, [`snat`]'s bytes.
+#[inline(always)]
+pub fn snat_at(
+    frame: &mut [u8],
+    udp: bool,
+    l3: usize,
+    l4: usize,
+    new_saddr: Ipv4Addr,
+    new_sport: u16,
+) -> bool {
+    let at = (l3, l4, frame.len());
+    if udp {
+        rewrite::<{ udp::HEADER_LEN }>(frame, at, Side::Src, new_saddr, new_sport)
+    } else {
+        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, Side::Src, new_saddr, new_sport)
+    }
+}
+
 /// Everything [`rewrite`] leaves: re-checks the IPv4 header and the L4 header in the frame
 /// itself, refuses with the reason, computes a full UDP checksum where there was none.
 #[inline(never)]

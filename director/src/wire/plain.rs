@@ -120,6 +120,14 @@ pub fn dnat(frame: &mut [u8], p: &Plain, daddr: Ipv4Addr, dport: u16) -> bool {
     nat::dnat_at(frame, p.is_udp(), L3, L4, daddr, dport)
 }
 
+/// VS/NAT outbound rewrite (a real server's reply) of a plain frame: source becomes
+/// `saddr:sport`, TTL - 1, checksums patched. False (nothing written) where the frame is not
+/// [`dnat_ready`] (the same condition).
+#[inline(always)]
+pub fn snat(frame: &mut [u8], p: &Plain, saddr: Ipv4Addr, sport: u16) -> bool {
+    nat::snat_at(frame, p.is_udp(), L3, L4, saddr, sport)
+}
+
 /// VS/DR of a plain frame: TTL - 1 and the header checksum patched (the MACs are the egress
 /// stage's). False (nothing written) if the frame is too short for it.
 #[inline(always)]
@@ -174,6 +182,11 @@ mod tests {
                 if dnat_ready(&f, &p) {
                     assert!(dnat(&mut fast, &p, a, port), "seed {seed}");
                     assert!(full_ok);
+                    assert_eq!(fast, full, "seed {seed}");
+                    let mut full = f.clone();
+                    nat::snat(&mut full, &m, a.into(), port).expect("snat");
+                    let mut fast = f.clone();
+                    assert!(snat(&mut fast, &p, a, port), "seed {seed}");
                     assert_eq!(fast, full, "seed {seed}");
                 }
                 let mut full = f.clone();

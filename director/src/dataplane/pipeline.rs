@@ -105,6 +105,10 @@ pub const STAGE: usize = 32;
 /// 16 -> 80 ns, 32 = all at once -> 100 ns).
 const ENTRY_AHEAD: usize = 8;
 
+/// Connection tables larger than this (bytes) are prefetched by `process_burst`; smaller ones
+/// stay in the core's caches (a 1 K-connection table is about 100 KB).
+const PREFETCH_ABOVE_BYTES: usize = 1 << 20;
+
 /// What the classifying pass decided about a frame: everything that depends only on the frame
 /// and the snapshot, nothing that depends on connection state.
 #[derive(Clone, Copy)]
@@ -263,27 +267,36 @@ impl<P: PacketBuf> Pipeline<P> {
             }
             return;
         };
+        // A table that fits the caches gains nothing from prefetching it (measured: the
+        // probes cost about 25 instructions a frame and save no stall at 1 K connections).
+        let prefetch = self.conns.memory_bytes() > PREFETCH_ABOVE_BYTES;
         loop {
             // Pass 1: classify, prefetch each index slot.
             let mut n = 0;
             for (pkt, port) in pkts.by_ref().take(STAGE) {
                 let class = self.classify(pkt.data(), ctx, steered, &mut st.metas[n]);
-                if let Some(h) = class.hash() {
-                    self.conns.prefetch_index(h);
+                if prefetch {
+                    if let Some(h) = class.hash() {
+                        self.conns.prefetch_index(h);
+                    }
                 }
                 st.classes[n] = class;
                 st.pkts[n] = Some((pkt, port));
                 n += 1;
             }
             // Pass 2: act in order, prefetching the candidate entry a few frames ahead.
-            for c in &st.classes[..n.min(ENTRY_AHEAD)] {
-                if let Some(h) = c.hash() {
-                    self.conns.prefetch_entry(h);
+            if prefetch {
+                for c in &st.classes[..n.min(ENTRY_AHEAD)] {
+                    if let Some(h) = c.hash() {
+                        self.conns.prefetch_entry(h);
+                    }
                 }
             }
             for i in 0..n {
-                if let Some(h) = st.classes[..n].get(i + ENTRY_AHEAD).and_then(|c| c.hash()) {
-                    self.conns.prefetch_entry(h);
+                if prefetch {
+                    if let Some(h) = st.classes[..n].get(i + ENTRY_AHEAD).and_then(|c| c.hash()) {
+                        self.conns.prefetch_entry(h);
+                    }
                 }
                 if let Some((pkt, port)) = st.pkts[i].take() {
                     let a = self.act(pkt, port, &st.metas[i], &st.classes[i], ctx, steered);

@@ -19,14 +19,22 @@ use crate::wire::plain::{self, Plain};
 use std::net::IpAddr;
 
 impl<P: PacketBuf> Pipeline<P> {
-    /// Pass 1 of the fast path: a plain client -> virtual service frame that is not a SYN.
-    /// `None` sends the frame to the full classification.
+    /// Pass 1 of the fast path: a plain client -> virtual service frame or NAT reply that is
+    /// not a SYN goes into `class` (true); false sends the frame to the full classification.
     #[inline(always)]
-    pub(crate) fn classify_plain(&self, frame: &[u8], ctx: &Ctx, steered: bool) -> Option<Class> {
-        let p = plain::parse_plain(frame)?;
+    pub(crate) fn classify_plain(
+        &self,
+        frame: &[u8],
+        ctx: &Ctx,
+        steered: bool,
+        class: &mut Class,
+    ) -> bool {
+        let Some(p) = plain::parse_plain(frame) else {
+            return false;
+        };
         // A SYN may schedule (or reuse a TIME_WAIT entry): the full path's work.
         if p.tcp_flags & tcp_flags::SYN != 0 && p.proto == 6 {
-            return None;
+            return false;
         }
         let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
         // The full path's order: a VIP first, then a NAT real server's reply.
@@ -35,24 +43,26 @@ impl<P: PacketBuf> Pipeline<P> {
             .service_for(p.proto, IpAddr::V4(p.dst), p.dport)
             .is_some()
         {
-            if let Some(o) = self.foreign_owner(IpAddr::V4(p.src), p.sport, steered) {
-                return Some(Class::Redirect(o));
-            }
-            return Some(Class::Plain {
-                hash: self.conns.hash_in(&key),
-                p,
-            });
+            *class = match self.foreign_owner(IpAddr::V4(p.src), p.sport, steered) {
+                Some(o) => Class::Redirect(o),
+                None => Class::Plain {
+                    hash: self.conns.hash_in(&key),
+                    p,
+                },
+            };
+            return true;
         }
         if ctx.snap.is_masq_source(p.proto, IpAddr::V4(p.src), p.sport) {
-            if let Some(o) = self.foreign_owner(IpAddr::V4(p.dst), p.dport, steered) {
-                return Some(Class::Redirect(o));
-            }
-            return Some(Class::PlainReply {
-                hash: self.conns.hash_reply(&key),
-                p,
-            });
+            *class = match self.foreign_owner(IpAddr::V4(p.dst), p.dport, steered) {
+                Some(o) => Class::Redirect(o),
+                None => Class::PlainReply {
+                    hash: self.conns.hash_reply(&key),
+                    p,
+                },
+            };
+            return true;
         }
-        None
+        false
     }
 
     /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`): rewritten

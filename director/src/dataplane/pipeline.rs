@@ -152,7 +152,8 @@ const BLANK_META: PacketMeta = PacketMeta::BLANK;
 /// The frames of one burst between the passes of `process_burst`: allocated with the
 /// pipeline, so a burst initialises nothing.
 struct Stage<P> {
-    pkts: [Option<(P, u16)>; STAGE],
+    pkts: [Option<P>; STAGE],
+    ports: [u16; STAGE],
     metas: [PacketMeta; STAGE],
     classes: [Class; STAGE],
 }
@@ -161,6 +162,7 @@ impl<P> Stage<P> {
     fn new() -> Box<Self> {
         Box::new(Stage {
             pkts: [const { None }; STAGE],
+            ports: [0; STAGE],
             metas: [BLANK_META; STAGE],
             classes: [Class::Icmp; STAGE],
         })
@@ -274,14 +276,15 @@ impl<P: PacketBuf> Pipeline<P> {
             // Pass 1: classify, prefetch each index slot.
             let mut n = 0;
             for (pkt, port) in pkts.by_ref().take(STAGE) {
-                let class = self.classify(pkt.data(), ctx, steered, &mut st.metas[n]);
+                let class = &mut st.classes[n];
+                self.classify_into(pkt.data(), ctx, steered, &mut st.metas[n], class);
                 if prefetch {
                     if let Some(h) = class.hash() {
                         self.conns.prefetch_index(h);
                     }
                 }
-                st.classes[n] = class;
-                st.pkts[n] = Some((pkt, port));
+                st.pkts[n] = Some(pkt);
+                st.ports[n] = port;
                 n += 1;
             }
             // Pass 2: act in order, prefetching the candidate entry a few frames ahead.
@@ -298,7 +301,8 @@ impl<P: PacketBuf> Pipeline<P> {
                         self.conns.prefetch_entry(h);
                     }
                 }
-                if let Some((pkt, port)) = st.pkts[i].take() {
+                if let Some(pkt) = st.pkts[i].take() {
+                    let port = st.ports[i];
                     let a = self.act(pkt, port, &st.metas[i], &st.classes[i], ctx, steered);
                     done(a, port);
                 }
@@ -314,12 +318,25 @@ impl<P: PacketBuf> Pipeline<P> {
     /// applies, else parsed in full into `meta`.
     #[inline(always)]
     fn classify(&self, frame: &[u8], ctx: &Ctx, steered: bool, meta: &mut PacketMeta) -> Class {
-        if self.fast_path {
-            if let Some(c) = self.classify_plain(frame, ctx, steered) {
-                return c;
-            }
+        let mut class = Class::Arp;
+        self.classify_into(frame, ctx, steered, meta, &mut class);
+        class
+    }
+
+    /// [`Pipeline::classify`] into `class` (the burst's staging slot: no moves).
+    #[inline(always)]
+    fn classify_into(
+        &self,
+        frame: &[u8],
+        ctx: &Ctx,
+        steered: bool,
+        meta: &mut PacketMeta,
+        class: &mut Class,
+    ) {
+        if self.fast_path && self.classify_plain(frame, ctx, steered, class) {
+            return;
         }
-        self.classify_full(frame, ctx, steered, meta)
+        *class = self.classify_full(frame, ctx, steered, meta);
     }
 
     /// Pass 1 of the full path: parses a frame into `meta` and classifies it.

@@ -16,22 +16,37 @@ use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{apply_load, Class, Ctx, Pipeline};
 use crate::model::ForwardMethod;
 use crate::wire::plain::{self, Plain};
+use crate::wire::PacketMeta;
 use std::net::IpAddr;
 
 impl<P: PacketBuf> Pipeline<P> {
-    /// Pass 1 of the fast path: a plain client -> virtual service frame or NAT reply that is
-    /// not a SYN goes into `class` (true); false sends the frame to the full classification.
+    /// Pass 1 for a plain frame: a client -> virtual service frame or NAT reply that is not a
+    /// SYN goes into `class` for the fast path. Anything else is classified by the full path
+    /// from the meta the full parser would have produced (no second parse). False: the frame
+    /// is not plain; the caller parses it in full.
     #[inline(always)]
     pub(crate) fn classify_plain(
         &self,
         frame: &[u8],
         ctx: &Ctx,
         steered: bool,
+        meta: &mut PacketMeta,
         class: &mut Class,
     ) -> bool {
         let Some(p) = plain::parse_plain(frame) else {
             return false;
         };
+        if !self.classify_plain_fast(&p, ctx, steered, class) {
+            *meta = plain::meta(frame, &p);
+            *class = self.classify_transport(meta, ctx, steered);
+        }
+        true
+    }
+
+    /// The fast-path part of [`Pipeline::classify_plain`].
+    #[inline(always)]
+    fn classify_plain_fast(&self, p: &Plain, ctx: &Ctx, steered: bool, class: &mut Class) -> bool {
+        let p = *p;
         // A SYN may schedule (or reuse a TIME_WAIT entry): the full path's work.
         if p.tcp_flags & tcp_flags::SYN != 0 && p.proto == 6 {
             return false;

@@ -333,7 +333,7 @@ impl<P: PacketBuf> Pipeline<P> {
         meta: &mut PacketMeta,
         class: &mut Class,
     ) {
-        if self.fast_path && self.classify_plain(frame, ctx, steered, class) {
+        if self.fast_path && self.classify_plain(frame, ctx, steered, meta, class) {
             return;
         }
         *class = self.classify_full(frame, ctx, steered, meta);
@@ -364,7 +364,7 @@ impl<P: PacketBuf> Pipeline<P> {
     }
 
     #[inline(always)]
-    fn classify_transport(&self, meta: &PacketMeta, ctx: &Ctx, steered: bool) -> Class {
+    pub(crate) fn classify_transport(&self, meta: &PacketMeta, ctx: &Ctx, steered: bool) -> Class {
         if meta.is_fragment {
             return Class::Drop(PipelineDrop::FirstFragment.into());
         }
@@ -404,22 +404,29 @@ impl<P: PacketBuf> Pipeline<P> {
         ctx: &Ctx,
         steered: bool,
     ) -> Action<P> {
-        let fast = match class {
-            Class::Plain { hash, p } => self.established_inbound(&mut pkt, p, *hash, ctx),
-            Class::PlainReply { hash, p } => self.established_reply(&mut pkt, p, *hash, ctx),
+        let (fast, p) = match class {
+            Class::Plain { hash, p } => (self.established_inbound(&mut pkt, p, *hash, ctx), p),
+            Class::PlainReply { hash, p } => (self.established_reply(&mut pkt, p, *hash, ctx), p),
             _ => return self.act_full(pkt, in_port, meta, *class, ctx, steered),
         };
         match fast {
             Some(port) => Action::Tx(port, pkt),
-            None => self.act_reclassified(pkt, in_port, ctx, steered),
+            None => self.act_reclassified(pkt, p, in_port, ctx, steered),
         }
     }
 
-    /// The full path for a frame the fast path declined: parsed and classified in full.
+    /// The full path for a plain frame `p` the fast path declined (untouched).
     #[inline(never)]
-    fn act_reclassified(&mut self, pkt: P, in_port: u16, ctx: &Ctx, steered: bool) -> Action<P> {
-        let mut meta = BLANK_META;
-        let class = self.classify_full(pkt.data(), ctx, steered, &mut meta);
+    fn act_reclassified(
+        &mut self,
+        pkt: P,
+        p: &Plain,
+        in_port: u16,
+        ctx: &Ctx,
+        steered: bool,
+    ) -> Action<P> {
+        let meta = crate::wire::plain::meta(pkt.data(), p);
+        let class = self.classify_transport(&meta, ctx, steered);
         self.act_full(pkt, in_port, &meta, class, ctx, steered)
     }
 
@@ -444,9 +451,9 @@ impl<P: PacketBuf> Pipeline<P> {
             Class::Reply { hash } => self.reply(pkt, meta, hash, ctx),
             Class::Icmp => self.icmp(pkt, meta, in_port, ctx, steered),
             Class::Arp => self.arp(pkt, meta, in_port, ctx),
-            // classify_full never gives these; `act` handles them.
-            Class::Plain { .. } | Class::PlainReply { .. } => {
-                self.act_reclassified(pkt, in_port, ctx, steered)
+            // Only `act` is given these.
+            Class::Plain { p, .. } | Class::PlainReply { p, .. } => {
+                self.act_reclassified(pkt, &p, in_port, ctx, steered)
             }
         }
     }

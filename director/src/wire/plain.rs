@@ -9,8 +9,9 @@
 //! [`forward_dr`] are the VS/NAT and VS/DR rewrites of such a frame: the same bytes as
 //! [`nat::dnat`](super::nat::dnat) and [`dr::forward`](super::dr::forward) produce.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use super::parse::{PacketKind, PacketMeta};
 use super::{checksum, ethernet, ipv4, nat, tcp, udp};
 
 /// Offset of the IPv4 header in a plain frame.
@@ -105,6 +106,43 @@ pub fn parse_plain(frame: &[u8]) -> Option<Plain> {
     })
 }
 
+/// The [`PacketMeta`] [`parse_frame`](super::parse_frame) gives for a plain frame `p` was
+/// parsed from (field for field the same), without parsing it again: what the full path
+/// works on when the fast path passes a plain frame on (a SYN, a miss).
+#[inline(always)]
+pub fn meta(frame: &[u8], p: &Plain) -> PacketMeta {
+    let ip = frame.get(L3..L4).unwrap_or(&[0; ipv4::MIN_HEADER_LEN]);
+    PacketMeta {
+        kind: if p.is_udp() {
+            PacketKind::Udp
+        } else {
+            PacketKind::Tcp
+        },
+        l2_len: L3 as u8,
+        vlan_tci: None,
+        ethertype: ethernet::ethertype::IPV4,
+        l3_offset: L3 as u16,
+        l4_offset: L4 as u16,
+        ip_header_len: ipv4::MIN_HEADER_LEN as u8,
+        total_len: u16::from_be_bytes([ip[2], ip[3]]),
+        proto: p.proto,
+        src: IpAddr::V4(p.src),
+        dst: IpAddr::V4(p.dst),
+        src_port: p.sport,
+        dst_port: p.dport,
+        tcp_flags: p.tcp_flags,
+        icmp_type: 0,
+        icmp_code: 0,
+        arp_op: 0,
+        // parse_plain takes no fragment.
+        is_fragment: false,
+        first_fragment: false,
+        dont_fragment: ip[6] & 0x40 != 0,
+        ttl: ip[8],
+        tos: ip[1],
+    }
+}
+
 /// Whether [`dnat`] can rewrite this plain frame: not a UDP datagram without checksum (that
 /// one gets a full checksum computed, on the full path).
 #[inline(always)]
@@ -141,7 +179,7 @@ pub fn forward_dr(frame: &mut [u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{parse_frame, MacAddr, PacketKind};
+    use crate::wire::{parse_frame, MacAddr};
 
     /// Every frame parse_plain accepts, parse_frame accepts with the same fields; and the
     /// plain rewrites give the full ones' bytes.
@@ -161,6 +199,7 @@ mod tests {
                 let Some(p) = parse_plain(&f) else { continue };
                 accepted += 1;
                 let m = parse_frame(&f).expect("plain frames parse");
+                assert_eq!(meta(&f, &p), m, "seed {seed}: meta");
                 assert!(matches!(m.kind, PacketKind::Tcp | PacketKind::Udp));
                 assert!(!m.is_fragment && m.vlan_tci.is_none() && m.ttl > 1);
                 assert_eq!((m.l3_offset, m.l4_offset), (L3 as u16, L4 as u16));

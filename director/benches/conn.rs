@@ -1,17 +1,25 @@
 //! Connection table speed: lookup hits at 1K / 100K / 1M NAT entries (one at a time and as
-//! bursts of 32 with staged loads), and insert + remove on a nearly full table. Keys are
-//! visited in a shuffled order so large tables pay their real cache misses. Prints the
-//! table's bytes per connection for each size.
+//! bursts of 32 with staged loads), insert + remove on a nearly full table, and the table's
+//! part of a SYN flood. Keys are visited in a shuffled order so large tables pay their real
+//! cache misses. Prints the table's bytes per connection for each size.
 //!
-//! `cargo bench -p director --bench conn` (criterion reports time per 32 lookups; divide by 32).
+//! `cargo bench -p director --bench conn` (criterion reports time per 32 lookups; divide by 32;
+//! `syn_flood` reports time per new connection). `-- syn_flood` runs only that group.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use director::dataplane::conn::{ConnTable, Direction, FlowKey, NewConn, Timeouts};
+use director::dataplane::conn::tcp_flags::SYN;
+use director::dataplane::conn::{
+    ConnTable, Direction, FlowKey, KeyHash, LoadClass, NewConn, Timeouts,
+};
 use director::model::{ForwardMethod, Protocol};
+use sched::{DestLoad, DestSpec, FlowInfo, SchedParams, Scheduler};
 
 const SIZES: [usize; 3] = [1_000, 100_000, 1_000_000];
 const BURST: usize = 32;
@@ -118,5 +126,123 @@ fn insert_remove(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookups, insert_remove);
+/// Unique SYNs into an empty table as a worker handles them, without the packet work: a
+/// burst of 32 keys hashed and their index slots prefetched, then per key the lookup miss,
+/// a wlc pick over 4 real servers, `insert_first` (NAT: both keys) and the bind. The table
+/// holds all of them (2 M, as the bench's syn scenario), so every reply key slot is a
+/// cache miss. Time per new connection.
+fn syn_flood(c: &mut Criterion) {
+    const N: usize = 2_000_000;
+    let mut g = c.benchmark_group("syn_flood");
+    g.warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(8))
+        .sample_size(10)
+        .throughput(Throughput::Elements(N as u64));
+    let specs: Vec<DestSpec> = (0..4u8)
+        .map(|i| DestSpec {
+            addr: std::net::IpAddr::from([192, 0, 2, 10 + i]),
+            port: 8080,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        })
+        .collect();
+    let loads: Vec<Arc<DestLoad>> = specs.iter().map(|_| Arc::new(DestLoad::new())).collect();
+    let params = SchedParams {
+        name: "wlc".into(),
+        ..SchedParams::default()
+    };
+    let wlc = sched::build(&params, &specs, &loads, None).expect("wlc");
+    let mut t = ConnTable::with_capacity(N, Timeouts::default());
+    let vip = Ipv4Addr::new(203, 0, 113, 1);
+    let keys: Vec<FlowKey<Ipv4Addr>> = (0..N as u32)
+        .map(|i| {
+            FlowKey::new(
+                6,
+                Ipv4Addr::from(0x0A00_0001 + i / 50_000),
+                10_000 + (i % 50_000) as u16,
+                vip,
+                80,
+            )
+        })
+        .collect();
+    g.bench_function(BenchmarkId::new("nat_wlc4", N), |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                t.clear(|_, c| unbind(&loads[c.dest_id() as usize], c.load_class()));
+                let start = Instant::now();
+                flood(&mut t, &keys, &*wlc, &specs, &loads);
+                spent += start.elapsed();
+                assert_eq!(t.len(), N);
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
+fn unbind(load: &DestLoad, class: LoadClass) {
+    match class {
+        LoadClass::Active => load.unbind(true),
+        LoadClass::Inactive => load.unbind(false),
+        LoadClass::Persistent => load.unbind_template(),
+    }
+}
+
+/// The worker's SYN path over `keys`, staged in bursts of [`BURST`].
+#[inline(never)]
+fn flood(
+    t: &mut ConnTable,
+    keys: &[FlowKey<Ipv4Addr>],
+    wlc: &dyn Scheduler,
+    specs: &[DestSpec],
+    loads: &[Arc<DestLoad>],
+) {
+    let Some(first) = keys.first() else {
+        return;
+    };
+    let mut hashes: [KeyHash; BURST] = [t.hash_in(first); BURST];
+    for burst in keys.chunks(BURST) {
+        for (h, k) in hashes.iter_mut().zip(burst) {
+            *h = t.hash_in(k);
+            t.prefetch_index(*h);
+        }
+        for (h, k) in hashes.iter().zip(burst) {
+            if t.lookup_in_hashed(k, *h).is_some() {
+                continue;
+            }
+            let flow = FlowInfo {
+                saddr: k.saddr.into(),
+                sport: k.sport,
+                daddr: k.daddr.into(),
+                dport: k.dport,
+            };
+            let Some(d) = wlc.schedule(&flow) else {
+                continue;
+            };
+            let std::net::IpAddr::V4(daddr) = specs[d].addr else {
+                continue;
+            };
+            let new = NewConn {
+                proto: Protocol::Tcp,
+                caddr: k.saddr,
+                cport: k.sport,
+                vaddr: k.daddr,
+                vport: k.dport,
+                daddr,
+                dport: specs[d].port,
+                fwd: ForwardMethod::Masq,
+                dest_id: d as u32,
+                service_id: 0,
+                template: None,
+            };
+            if let Ok((_, class)) = t.insert_first(new, SYN, 1) {
+                loads[d].bind(class == LoadClass::Active);
+            }
+        }
+    }
+}
+
+criterion_group!(benches, lookups, insert_remove, syn_flood);
 criterion_main!(benches);

@@ -135,21 +135,48 @@ pub(crate) fn linear_scan(metric: Metric, members: &[Member]) -> Option<usize> {
 
 #[inline(always)]
 fn scan<R: Rule>(members: &[Member]) -> Option<usize> {
-    let mut least: Option<(usize, R::Key)> = None;
-    for (i, m) in members.iter().enumerate() {
+    let mut rest = members.iter().enumerate();
+    // The first available destination, then any later one that beats the least so far.
+    let (mut least, mut y) = loop {
+        let (i, m) = rest.next()?;
+        if let Some(x) = m.key::<R>() {
+            // nq: the first idle destination, whatever follows (its rule gives the same,
+            // sooner).
+            if R::FIRST_IDLE && R::idle(x) {
+                return Some(i);
+            }
+            break (i, x);
+        }
+    };
+    for (i, m) in rest {
         let Some(x) = m.key::<R>() else {
             continue;
         };
-        // nq: the first idle destination, whatever follows (its rule gives the same, sooner).
         if R::FIRST_IDLE && R::idle(x) {
             return Some(i);
         }
-        match least {
-            Some((_, y)) if !R::beats(x, y) => {}
-            _ => least = Some((i, x)),
+        if R::beats(x, y) {
+            (least, y) = (i, x);
         }
     }
-    least.map(|(i, _)| i)
+    Some(least)
+}
+
+/// The rule a scan over `members` can use for `metric` with the same choices: wlc over
+/// destinations whose positive weights are all equal is lc (`loh * w > doh * w` is
+/// `loh > doh`, and both skip weight 0), which saves two 128-bit products per destination
+/// and pick. Equal weights are the common case (ipvsadm's default weight is 1).
+fn scan_metric(metric: Metric, members: &[Member]) -> Metric {
+    let mut weights = members.iter().map(|m| m.weight).filter(|&w| w > 0);
+    let uniform = match weights.next() {
+        Some(w) => weights.all(|v| v == w),
+        None => true,
+    };
+    if metric == Metric::Wlc && uniform {
+        Metric::Lc
+    } else {
+        metric
+    }
 }
 
 /// Services with up to this many destinations are scanned per pick, as the kernel does, and
@@ -359,7 +386,8 @@ impl Drop for LinkedTree {
 
 /// A scheduler's way to the metric's choice: a scan for small services, else a linked tree.
 pub(crate) enum LeastPicker {
-    /// Up to [`SCAN_MAX`] destinations: the kernel's scan per pick, nothing kept per bind.
+    /// Up to [`SCAN_MAX`] destinations: the kernel's scan per pick, nothing kept per bind
+    /// (under the rule of [`scan_metric`]).
     Scan(Metric, Box<[Member]>),
     /// More: a tree that every load change refreshes, O(1) picks.
     Tree(LinkedTree),
@@ -370,7 +398,7 @@ impl LeastPicker {
     pub fn new(metric: Metric, dests: &Dests) -> Self {
         let members = members(dests);
         if members.len() <= SCAN_MAX {
-            LeastPicker::Scan(metric, members)
+            LeastPicker::Scan(scan_metric(metric, &members), members)
         } else {
             LeastPicker::Tree(LinkedTree::new(metric, members))
         }
@@ -482,6 +510,64 @@ mod tests {
         );
         d.loads[1].bind(true);
         assert_eq!(old.tree.root(), 2);
+    }
+
+    /// wlc over equal positive weights (zeros mixed in) scans with lc's rule and picks what
+    /// the wlc rule picks, through a fixed pseudo-random sequence of load changes; unequal
+    /// weights keep the wlc rule.
+    #[test]
+    fn uniform_weight_wlc_scans_as_lc_with_the_same_picks() {
+        let with_weights = |weights: &[u32]| {
+            let specs: Vec<DestSpec> = weights
+                .iter()
+                .enumerate()
+                .map(|(i, &weight)| DestSpec {
+                    addr: std::net::IpAddr::from([10, 0, 0, i as u8]),
+                    port: 80,
+                    weight,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                })
+                .collect();
+            Dests::new(&specs, &new_loads(weights.len()))
+        };
+        let mixed = with_weights(&[1, 2, 1]);
+        assert!(matches!(
+            LeastPicker::new(Metric::Wlc, &mixed),
+            LeastPicker::Scan(Metric::Wlc, _)
+        ));
+        assert!(matches!(
+            LeastPicker::new(Metric::Sed, &with_weights(&[3, 3])),
+            LeastPicker::Scan(Metric::Sed, _)
+        ));
+        let d = with_weights(&[0, 3, 3, 0, 3, 3, 3]);
+        let p = LeastPicker::new(Metric::Wlc, &d);
+        let LeastPicker::Scan(Metric::Lc, members) = &p else {
+            panic!("uniform weights should scan with lc's rule");
+        };
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut seen = [0u32; 7];
+        for step in 0..2000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let l = &d.loads[(rng >> 8) as usize % 7];
+            match rng % 6 {
+                0 | 1 => l.bind(rng & 64 != 0),
+                2 => l.unbind(rng & 64 != 0),
+                3 => l.set_active(rng & 64 != 0, rng & 128 != 0),
+                4 => l.set_thresholds((rng >> 16) as u32 % 40, 0),
+                _ => {}
+            }
+            let want = linear_scan(Metric::Wlc, members);
+            assert_eq!(p.pick(), want, "step {step}");
+            if let Some(i) = want {
+                seen[i] += 1;
+            }
+        }
+        // Every weighted destination was chosen at some point, the quiesced ones never.
+        assert_eq!((seen[0], seen[3]), (0, 0));
+        assert!([1, 2, 4, 5, 6].iter().all(|&i| seen[i] > 0), "{seen:?}");
     }
 
     /// Trees of every small size (padding included) against the scan, through a fixed

@@ -118,17 +118,32 @@ impl FlowIndex {
         }
     }
 
-    /// Adds `entry` under `hash` (the caller checked the key is not present).
+    /// Adds `entry` under `hash` unless a slot with the tag of `hash` names an entry for which
+    /// `is_dup` holds (then nothing changes and the duplicate comes back): one walk of the
+    /// probe run, where a lookup followed by [`FlowIndex::insert`] would walk it twice.
     #[inline]
-    pub(super) fn insert(&mut self, hash: u64, entry: u32) {
+    pub(super) fn insert_unique(
+        &mut self,
+        hash: u64,
+        entry: u32,
+        mut is_dup: impl FnMut(u32) -> bool,
+    ) -> Result<(), u32> {
         debug_assert!(self.used < self.slots.len() / 2, "index over half full");
         let t = tag(hash);
         let mut i = self.home(t);
-        while self.slots[i] != EMPTY {
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                break;
+            }
+            if (s >> 32) as u32 == t && is_dup(s as u32) {
+                return Err(s as u32);
+            }
             i = self.next(i);
         }
         self.slots[i] = u64::from(t) << 32 | u64::from(entry);
         self.used += 1;
+        Ok(())
     }
 
     /// Removes the slot of `entry` under `hash`; false if there is none.
@@ -209,6 +224,43 @@ mod tests {
         k << 32
     }
 
+    /// Adds a key known to be new.
+    fn add(ix: &mut FlowIndex, hash: u64, entry: u32) {
+        ix.insert_unique(hash, entry, |_| false).unwrap();
+    }
+
+    #[test]
+    fn insert_unique_refuses_a_duplicate_and_changes_nothing() {
+        let mut ix = FlowIndex::new(4); // 16 slots
+        for e in 0..3u32 {
+            add(&mut ix, colliding(1), e);
+        }
+        add(&mut ix, colliding(2), 3);
+        // Entry 1 is "the same key": found on the walk, nothing inserted.
+        let mut asked = Vec::new();
+        let r = ix.insert_unique(colliding(1), 9, |e| {
+            asked.push(e);
+            e == 1
+        });
+        assert_eq!(r, Err(1));
+        // Only slots with the same tag are asked about, in probe order.
+        assert_eq!(asked, [0, 1]);
+        assert_eq!(ix.len(), 4);
+        assert_eq!(ix.find(colliding(1), |e| e == 9), None);
+        ix.check().unwrap();
+        // No duplicate: every same-tag slot asked, then inserted at the end of the run.
+        let mut asked = Vec::new();
+        ix.insert_unique(colliding(1), 9, |e| {
+            asked.push(e);
+            false
+        })
+        .unwrap();
+        assert_eq!(asked, [0, 1, 2]);
+        assert_eq!(ix.slots[4], colliding(1) | 9);
+        assert_eq!(ix.find(colliding(1), |e| e == 9), Some(9));
+        ix.check().unwrap();
+    }
+
     #[test]
     fn insert_find_remove_with_collisions_and_wraparound() {
         let mut ix = FlowIndex::new(4); // 16 slots
@@ -216,10 +268,10 @@ mod tests {
         // Tags near the top map to the last slots: their runs wrap around to slot 0.
         let top = |k: u64| (u64::from(u32::MAX) - k) << 32;
         for e in 0..4u32 {
-            ix.insert(top(u64::from(e % 2)), e);
+            add(&mut ix, top(u64::from(e % 2)), e);
         }
         for e in 4..8u32 {
-            ix.insert(colliding(1), e);
+            add(&mut ix, colliding(1), e);
         }
         ix.check().unwrap();
         assert_eq!(ix.len(), 8);
@@ -265,7 +317,7 @@ mod tests {
             if model.len() < 128 && (r % 3 != 0 || model.is_empty()) {
                 // Few distinct tags: long runs and many equal tags.
                 let h = (rnd() % 40) << 58 | (rnd() % 3) << 32;
-                ix.insert(h, step);
+                add(&mut ix, h, step);
                 model.push((h, step));
             } else {
                 let k = (r as usize / 3) % model.len();

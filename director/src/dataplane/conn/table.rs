@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::entry::{flag, fwd_to_u8, Conn, ConnIdx, ConnState};
+use super::entry::{flag, fwd_to_u8, Conn, ConnIdx, ConnState, LoadClass};
 use super::index::FlowIndex;
 use super::key::{random_seed, ConnAddr, FlowKey};
 use super::tcp_state::{next_state, tcp_flags, Direction, StateTable, TcpState, Timeouts};
@@ -330,7 +330,37 @@ impl<A: ConnAddr> ConnTable<A> {
     /// Creates a connection in state NONE (TCP) / UDP, counted as inactive, expiring after
     /// the NONE / UDP timeout. The caller binds it on its destination (InActConn + 1) and then
     /// feeds the packet that created it to [`ConnTable::on_packet`], as IPVS does.
+    /// [`ConnTable::insert_first`] does both steps at once.
     pub fn insert(&mut self, new: NewConn<A>, now: u32) -> Result<ConnIdx, InsertError> {
+        let conn = self.new_entry(&new, now)?;
+        self.insert_conn(conn)
+    }
+
+    /// [`ConnTable::insert`] and then [`ConnTable::on_packet`] for the packet that created
+    /// the connection ([`Direction::Input`], TCP flags `tcp_flags`, ignored for UDP), in one
+    /// step: the entry is created in the state that packet moves it to, with that state's
+    /// expiry and timer, and the class to bind it as comes back with it ([`LoadClass::Active`]
+    /// or [`LoadClass::Inactive`]; the caller counts it once, e.g. `DestLoad::bind(active)`,
+    /// instead of binding it inactive and then moving it). States, expiries and counts end up
+    /// exactly as with the two calls; only the timer is armed at the final expiry at once
+    /// instead of firing early to be re-armed.
+    #[inline]
+    pub fn insert_first(
+        &mut self,
+        new: NewConn<A>,
+        tcp_flags: u8,
+        now: u32,
+    ) -> Result<(ConnIdx, LoadClass), InsertError> {
+        let mut conn = self.new_entry(&new, now)?;
+        let (_, timeout) = step(&mut conn, Direction::Input, tcp_flags, &self.timeouts);
+        conn.expires = now.saturating_add(timeout);
+        let class = conn.load_class();
+        Ok((self.insert_conn(conn)?, class))
+    }
+
+    /// The entry [`ConnTable::insert`] creates for `new`, not linked anywhere yet.
+    #[inline(always)]
+    fn new_entry(&self, new: &NewConn<A>, now: u32) -> Result<Conn<A>, InsertError> {
         let nat = new.fwd == ForwardMethod::Masq;
         let mut flags = flag::LIVE | flag::INACTIVE;
         flags |= if nat {
@@ -367,6 +397,13 @@ impl<A: ConnAddr> ConnTable<A> {
             n_control: 0,
             timer: TimerNode::UNLINKED,
         };
+        Ok(conn)
+    }
+
+    /// Links a connection built by [`ConnTable::new_entry`] and counts it on its template.
+    #[inline(always)]
+    fn insert_conn(&mut self, conn: Conn<A>) -> Result<ConnIdx, InsertError> {
+        let tmpl = conn.tmpl;
         let idx = self.insert_entry(conn)?;
         if tmpl != NIL {
             self.slab[tmpl as usize].n_control += 1;
@@ -375,28 +412,53 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     /// Hashes, links and arms a fully built entry.
+    ///
+    /// Each key's probe run is walked once: the duplicate check and the insertion are one
+    /// walk ([`FlowIndex::insert_unique`]). The reply key's slot (a cache miss in a big
+    /// table: the burst stage could not prefetch it, the destination was not chosen yet) is
+    /// prefetched first, so its load overlaps the inbound key's walk.
+    #[inline(always)]
     pub(super) fn insert_entry(&mut self, conn: Conn<A>) -> Result<ConnIdx, InsertError> {
-        if self.free_head == NIL {
+        let idx = self.free_head;
+        if idx == NIL {
             return Err(InsertError::TableFull);
         }
-        let template = conn.is_template();
-        let in_key = conn.inbound_key();
-        let in_hash = in_key.hash(template, &self.seed);
-        if self.find_inbound(&in_key, template).is_some() {
-            return Err(InsertError::Exists);
-        }
         let reply_hash = if conn.has_reply_key() {
-            let key = conn.reply_key();
-            let h = self.hash_reply(&key);
-            if self.lookup_reply_hashed(&key, h).is_some() {
-                return Err(InsertError::Exists);
-            }
-            Some(h.0)
+            let h = conn.reply_key().hash_reply(&self.seed);
+            self.index.prefetch(h);
+            Some(h)
         } else {
             None
         };
+        let template = conn.is_template();
+        let in_key = conn.inbound_key();
+        let in_hash = in_key.hash(template, &self.seed);
+        let slab = &self.slab;
+        if self
+            .index
+            .insert_unique(in_hash, idx, |i| {
+                slab[i as usize].matches_inbound(&in_key, template)
+            })
+            .is_err()
+        {
+            return Err(InsertError::Exists);
+        }
+        if let Some(h) = reply_hash {
+            let key = conn.reply_key();
+            if self
+                .index
+                .insert_unique(h, idx, |i| {
+                    let c = &slab[i as usize];
+                    c.has_reply_key() && c.matches_reply(&key)
+                })
+                .is_err()
+            {
+                // Undo the inbound key (the slab entry is untouched yet).
+                self.index.remove(in_hash, idx);
+                return Err(InsertError::Exists);
+            }
+        }
 
-        let idx = self.free_head;
         self.free_head = self.slab[idx as usize].timer.next();
         // The next insert writes the new head: start loading it now.
         if let Some(next) = self.slab.get(self.free_head as usize) {
@@ -404,10 +466,6 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         self.slab[idx as usize] = conn;
         self.len += 1;
-        self.index.insert(in_hash, idx);
-        if let Some(h) = reply_hash {
-            self.index.insert(h, idx);
-        }
         self.wheel.arm(&mut self.slab, idx, conn.expires);
         Ok(ConnIdx(idx))
     }
@@ -431,38 +489,7 @@ impl<A: ConnAddr> ConnTable<A> {
             return None;
         }
         let old = c.state();
-        let mut load = LoadChange::None;
-        let timeout = if c.proto == Protocol::Tcp.number() {
-            let table = if c.flags & flag::NO_OUTPUT != 0 {
-                if dir == Direction::Output {
-                    c.flags &= !flag::NO_OUTPUT;
-                    StateTable::Output
-                } else {
-                    StateTable::InputOnly
-                }
-            } else {
-                match dir {
-                    Direction::Input => StateTable::Input,
-                    Direction::Output => StateTable::Output,
-                }
-            };
-            let from = TcpState::from_u8(c.state);
-            let to = next_state(table, tcp_flags, from);
-            if to != from {
-                let inactive = c.flags & flag::INACTIVE != 0;
-                if inactive && to.is_active() {
-                    c.flags &= !flag::INACTIVE;
-                    load = LoadChange::Activated;
-                } else if !inactive && !to.is_active() {
-                    c.flags |= flag::INACTIVE;
-                    load = LoadChange::Deactivated;
-                }
-                c.state = to as u8;
-            }
-            self.timeouts.tcp(to)
-        } else {
-            self.timeouts.udp()
-        };
+        let (load, timeout) = step(c, dir, tcp_flags, &self.timeouts);
         let expires = now.saturating_add(timeout);
         c.expires = expires;
         let new = c.state();
@@ -591,5 +618,204 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         stats.more = self.wheel.has_due(now);
         stats
+    }
+}
+
+/// One packet through the state machine of connection `c` (not a template): moves its state
+/// and INACTIVE / NO_OUTPUT flags, returns the active/inactive crossing and the timeout of
+/// the new state. DR/TUN connections use the INPUT_ONLY table until an
+/// [`Direction::Output`] packet is seen, as in IPVS.
+#[inline(always)]
+fn step<A: ConnAddr>(
+    c: &mut Conn<A>,
+    dir: Direction,
+    tcp_flags: u8,
+    timeouts: &Timeouts,
+) -> (LoadChange, u32) {
+    if c.proto != Protocol::Tcp.number() {
+        return (LoadChange::None, timeouts.udp());
+    }
+    let table = if c.flags & flag::NO_OUTPUT != 0 {
+        if dir == Direction::Output {
+            c.flags &= !flag::NO_OUTPUT;
+            StateTable::Output
+        } else {
+            StateTable::InputOnly
+        }
+    } else {
+        match dir {
+            Direction::Input => StateTable::Input,
+            Direction::Output => StateTable::Output,
+        }
+    };
+    let from = TcpState::from_u8(c.state);
+    let to = next_state(table, tcp_flags, from);
+    let mut load = LoadChange::None;
+    if to != from {
+        let inactive = c.flags & flag::INACTIVE != 0;
+        if inactive && to.is_active() {
+            c.flags &= !flag::INACTIVE;
+            load = LoadChange::Activated;
+        } else if !inactive && !to.is_active() {
+            c.flags |= flag::INACTIVE;
+            load = LoadChange::Deactivated;
+        }
+        c.state = to as u8;
+    }
+    (load, timeouts.tcp(to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::conn::tcp_state::tcp_flags::{ACK, FIN, RST, SYN};
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+    const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+    const RS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+    fn new_conn(proto: Protocol, cport: u16, fwd: ForwardMethod) -> NewConn<Ipv4Addr> {
+        NewConn {
+            proto,
+            caddr: CLIENT,
+            cport,
+            vaddr: VIP,
+            vport: 80,
+            daddr: RS,
+            dport: 8080,
+            fwd,
+            dest_id: 7,
+            service_id: 3,
+            template: None,
+        }
+    }
+
+    /// `insert_first` leaves each entry exactly as `insert` + `on_packet` do (state, flags,
+    /// expiry, keys), returns the class the pair would have bound plus moved it to, and arms
+    /// the timer at the final expiry.
+    #[test]
+    fn insert_first_equals_insert_then_on_packet() {
+        let mut timeouts = Timeouts::default();
+        timeouts.set_udp(77);
+        let flag_sets = [SYN, SYN | ACK, SYN | FIN, ACK, FIN, RST, RST | SYN, 0, 0x08];
+        let fwds = [
+            ForwardMethod::Masq,
+            ForwardMethod::Route,
+            ForwardMethod::Tunnel,
+        ];
+        let mut cport = 1000;
+        for proto in [Protocol::Tcp, Protocol::Udp] {
+            for fwd in fwds {
+                for flags in flag_sets {
+                    cport += 1;
+                    let new = new_conn(proto, cport, fwd);
+                    let mut a = ConnTable::with_capacity(4, timeouts);
+                    let ia = a.insert(new, 50).unwrap();
+                    let before = a.get(ia).unwrap().load_class();
+                    assert_eq!(before, LoadClass::Inactive);
+                    let ch = a.on_packet(ia, Direction::Input, flags, 50).unwrap();
+                    let mut b = ConnTable::with_capacity(4, timeouts);
+                    let (ib, class) = b.insert_first(new, flags, 50).unwrap();
+                    let (ca, cb) = (*a.get(ia).unwrap(), *b.get(ib).unwrap());
+                    let what = format!("{proto:?} {fwd:?} flags {flags:#x}");
+                    assert_eq!(
+                        Conn {
+                            timer: cb.timer,
+                            ..ca
+                        },
+                        cb,
+                        "{what}"
+                    );
+                    assert_eq!(class, ca.load_class(), "{what}");
+                    assert_eq!(
+                        class == LoadClass::Active,
+                        ch.load == LoadChange::Activated,
+                        "{what}"
+                    );
+                    assert_eq!(cb.timer.armed(), cb.expires, "{what}");
+                    assert_eq!(b.lookup_in(&ca.inbound_key()), Some(ib), "{what}");
+                    let reply = b.lookup_reply(&ca.reply_key());
+                    assert_eq!(reply, (fwd == ForwardMethod::Masq).then_some(ib), "{what}");
+                    b.check_consistency().unwrap();
+                    // Nothing fires before the real expiry: no early pop and re-arm.
+                    let early = b.advance(cb.expires - 1, usize::MAX, |_, _| {});
+                    assert_eq!((early.expired, early.rearmed), (0, 0), "{what}");
+                    let mut gone = Vec::new();
+                    b.advance(cb.expires, usize::MAX, |i, c| gone.push((i, *c)));
+                    assert_eq!(gone.len(), 1, "{what}");
+                    assert_eq!(gone[0].0, ib);
+                    assert!(b.is_empty());
+                }
+            }
+        }
+    }
+
+    /// A SYN's first state per forwarding method: SYN_RECV, active, 60 s.
+    #[test]
+    fn insert_first_of_a_syn_is_an_active_syn_recv() {
+        let mut t = ConnTable::with_capacity(8, Timeouts::default());
+        for (port, fwd) in [(1, ForwardMethod::Masq), (2, ForwardMethod::Route)] {
+            let (i, class) = t
+                .insert_first(new_conn(Protocol::Tcp, port, fwd), SYN, 10)
+                .unwrap();
+            assert_eq!(class, LoadClass::Active);
+            let c = t.get(i).unwrap();
+            assert_eq!(c.state_name(), "SYN_RECV");
+            assert_eq!(c.expires(), 70);
+            assert_eq!(c.is_input_only(), fwd == ForwardMethod::Route);
+        }
+        let (_, class) = t
+            .insert_first(new_conn(Protocol::Udp, 3, ForwardMethod::Masq), 0, 10)
+            .unwrap();
+        assert_eq!(class, LoadClass::Inactive);
+        t.check_consistency().unwrap();
+    }
+
+    /// A refused insert changes nothing: a duplicate reply key also takes back the inbound
+    /// key that was already placed; full tables and bad templates are refused first.
+    #[test]
+    fn refused_inserts_leave_the_table_as_it_was() {
+        let mut t = ConnTable::with_capacity(2, Timeouts::default());
+        let first = t
+            .insert_first(new_conn(Protocol::Tcp, 1, ForwardMethod::Masq), SYN, 0)
+            .unwrap()
+            .0;
+        // Same client endpoint to another VIP, NATed to the same real server: a new inbound
+        // key but the same reply key.
+        let other_vip = NewConn {
+            vaddr: Ipv4Addr::new(203, 0, 113, 2),
+            ..new_conn(Protocol::Tcp, 1, ForwardMethod::Masq)
+        };
+        assert_eq!(t.insert_first(other_vip, SYN, 0), Err(InsertError::Exists));
+        assert_eq!(t.insert(other_vip, 0), Err(InsertError::Exists));
+        let in_key = FlowKey::new(6, CLIENT, 1, other_vip.vaddr, 80);
+        assert_eq!(t.lookup_in(&in_key), None);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.index.len(), 2);
+        t.check_consistency().unwrap();
+        // Same inbound key with another real server: refused on the inbound key.
+        let same_in = NewConn {
+            daddr: Ipv4Addr::new(192, 0, 2, 11),
+            ..new_conn(Protocol::Tcp, 1, ForwardMethod::Masq)
+        };
+        assert_eq!(t.insert_first(same_in, SYN, 0), Err(InsertError::Exists));
+        assert_eq!(t.index.len(), 2);
+        // The free slot is still there for a good one.
+        let dr = NewConn {
+            fwd: ForwardMethod::Route,
+            ..other_vip
+        };
+        let (second, _) = t.insert_first(dr, SYN, 0).unwrap();
+        assert_ne!(second, first);
+        let third = new_conn(Protocol::Tcp, 3, ForwardMethod::Masq);
+        assert_eq!(t.insert_first(third, SYN, 0), Err(InsertError::TableFull));
+        t.remove(second).unwrap();
+        let bad = NewConn {
+            template: Some(first),
+            ..third
+        };
+        assert_eq!(t.insert_first(bad, SYN, 0), Err(InsertError::BadTemplate));
+        assert_eq!(t.len(), 1);
+        t.check_consistency().unwrap();
     }
 }

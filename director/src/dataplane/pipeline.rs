@@ -22,7 +22,7 @@ use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue, Resolution};
 use crate::dataplane::netstate::NetState;
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::ratelimit::TokenBucket;
-use crate::dataplane::snapshot::{protocol_of, ServiceRt, Snapshot};
+use crate::dataplane::snapshot::{protocol_of, DestRt, ServiceRt, Snapshot};
 use crate::dataplane::steering;
 use crate::metrics::WorkerCounters;
 use crate::model::ServiceKey;
@@ -495,14 +495,14 @@ impl<P: PacketBuf> Pipeline<P> {
                 found = None;
             }
         }
-        let idx = match found {
-            Some(i) => i,
+        let (idx, fresh) = match found {
+            Some(i) => (i, None),
             None => {
                 if tcp && !syn {
                     return Action::Drop(PipelineDrop::NoConnection.into(), pkt);
                 }
                 match self.new_conn(meta, svc, src, dst, ctx) {
-                    Ok(i) => i,
+                    Ok((i, d)) => (i, Some(d)),
                     Err(PipelineDrop::NoDestination) => {
                         self.counters.conns_refused.inc();
                         return self.reject_unreachable(pkt, meta, in_port, ctx);
@@ -516,30 +516,39 @@ impl<P: PacketBuf> Pipeline<P> {
         };
         let (dest_id, fwd, daddr, dport) =
             (conn.dest_id(), conn.forward(), conn.daddr(), conn.dport());
-        let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
-            return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
+        let (dsvc, dest) = match fresh {
+            // Created by this packet, already in the state it moves the connection to and
+            // bound as such (`ConnTable::insert_first`).
+            Some(d) => (svc, d),
+            None => {
+                let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
+                    return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
+                };
+                if let Some(ch) = self
+                    .conns
+                    .on_packet(idx, Direction::Input, flags, ctx.now_s)
+                {
+                    apply_load(&dest.load, ch.load);
+                }
+                (dsvc, dest)
+            }
         };
-        if let Some(ch) = self
-            .conns
-            .on_packet(idx, Direction::Input, flags, ctx.now_s)
-        {
-            apply_load(&dest.load, ch.load);
-        }
         let len = pkt.len() as u64;
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
         self.forward(pkt, meta, fwd, daddr, dport, in_port, ctx, false)
     }
 
-    /// Schedules and creates a connection (and its persistence template).
-    fn new_conn(
+    /// Schedules and creates a connection (and its persistence template) in the state its
+    /// first packet (`meta`) moves it to, bound on its destination, which comes back with it.
+    fn new_conn<'s>(
         &mut self,
         meta: &PacketMeta,
-        svc: &ServiceRt,
+        svc: &'s ServiceRt,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         ctx: &Ctx,
-    ) -> Result<ConnIdx, PipelineDrop> {
+    ) -> Result<(ConnIdx, &'s Arc<DestRt>), PipelineDrop> {
         let proto = protocol_of(meta.proto).ok_or(PipelineDrop::NotForUs)?;
         let flow = FlowInfo {
             saddr: meta.src,
@@ -630,16 +639,16 @@ impl<P: PacketBuf> Pipeline<P> {
             service_id: svc.index,
             template,
         };
-        match self.conns.insert(new, ctx.now_s) {
-            Ok(i) => {
-                // New connections start inactive (IPVS: IP_VS_CONN_F_INACTIVE); the first
-                // packet's state transition may activate them.
-                d.load.bind(false);
+        match self.conns.insert_first(new, meta.tcp_flags, ctx.now_s) {
+            Ok((i, class)) => {
+                // IPVS binds new connections inactive (IP_VS_CONN_F_INACTIVE) and the first
+                // packet's state transition may activate them: one update for both here.
+                d.load.bind(class == LoadClass::Active);
                 self.counters.conns_created.inc();
                 d.stats.slot(self.worker).count_conn();
                 svc.stats.slot(self.worker).count_conn();
                 self.counters.conn_table_size.set(self.conns.len() as u64);
-                Ok(i)
+                Ok((i, d))
             }
             Err(InsertError::TableFull) => {
                 self.counters.conns_refused.inc();

@@ -7,7 +7,7 @@ use super::timer::NIL;
 
 impl<A: ConnAddr> ConnTable<A> {
     /// Checks every internal invariant (slow; for tests and debugging): counts, free list,
-    /// both indexes, timer links, template control counts.
+    /// the index and the pending reply keys, timer links, template control counts.
     pub fn check_consistency(&self) -> Result<(), String> {
         let live = self.slab.iter().filter(|c| c.is_live()).count();
         if live != self.len as usize {
@@ -40,8 +40,31 @@ impl<A: ConnAddr> ConnTable<A> {
         let replies = self
             .slab
             .iter()
-            .filter(|c| c.is_live() && c.has_reply_key())
+            .filter(|c| c.is_live() && c.has_reply_key() && c.flags & flag::REPLY_PENDING == 0)
             .count();
+        let parked = self
+            .slab
+            .iter()
+            .filter(|c| c.is_live() && c.flags & flag::REPLY_PENDING != 0)
+            .count();
+        if parked != self.pending.len() {
+            return Err(format!(
+                "{parked} entries wait for their reply key, {} pending",
+                self.pending.len()
+            ));
+        }
+        for (h, i) in self.pending.iter() {
+            let c = self
+                .slab
+                .get(i as usize)
+                .ok_or("pending entry out of range")?;
+            if !c.is_live() || c.flags & flag::REPLY_PENDING == 0 || !c.has_reply_key() {
+                return Err(format!("pending reply key of entry {i}, not waiting"));
+            }
+            if c.reply_key().hash_reply(&self.seed) != h {
+                return Err(format!("pending reply key of entry {i} under a wrong hash"));
+            }
+        }
         if self.index.len() != hashed + replies {
             return Err(format!(
                 "index has {} keys, {hashed} hashed entries + {replies} NAT reply keys",
@@ -56,8 +79,17 @@ impl<A: ConnAddr> ConnTable<A> {
             {
                 return Err(format!("inbound key of {idx:?} does not resolve to it"));
             }
-            if c.has_reply_key() && self.lookup_reply(&c.reply_key()) != Some(idx) {
-                return Err(format!("reply key of {idx:?} does not resolve to it"));
+            if c.has_reply_key() {
+                // Or to a newer connection whose pending key will take it over.
+                let found = self.lookup_reply(&c.reply_key());
+                let ok = found == Some(idx)
+                    || found.is_some_and(|o| {
+                        let n = &self.slab[o.0 as usize];
+                        n.flags & flag::REPLY_PENDING != 0 && n.reply_key() == c.reply_key()
+                    });
+                if !ok {
+                    return Err(format!("reply key of {idx:?} does not resolve to it"));
+                }
             }
             if c.tmpl != NIL {
                 let t = self

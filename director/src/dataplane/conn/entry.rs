@@ -20,6 +20,8 @@ pub(super) mod flag {
     pub const REPLY_KEY: u8 = 1 << 4;
     /// An invalidated template: no longer in the inbound index, freed when its timer runs out.
     pub const UNHASHED: u8 = 1 << 5;
+    /// The reply key waits among the table's pending reply keys, not in the index yet.
+    pub const REPLY_PENDING: u8 = 1 << 6;
 }
 
 /// Index of an entry in a [`ConnTable`](super::ConnTable). Valid until the entry is removed or expires.

@@ -118,32 +118,69 @@ impl FlowIndex {
         }
     }
 
-    /// Adds `entry` under `hash` unless a slot with the tag of `hash` names an entry for which
-    /// `is_dup` holds (then nothing changes and the duplicate comes back): one walk of the
-    /// probe run, where a lookup followed by [`FlowIndex::insert`] would walk it twice.
-    #[inline]
-    pub(super) fn insert_unique(
-        &mut self,
-        hash: u64,
-        entry: u32,
-        mut is_dup: impl FnMut(u32) -> bool,
-    ) -> Result<(), u32> {
-        debug_assert!(self.used < self.slots.len() / 2, "index over half full");
+    /// Walks the probe run of `hash`: `Err(slot)` of the first slot with its tag whose entry
+    /// satisfies `is_dup`, else `Ok(slot)` of the empty slot that ends the run.
+    #[inline(always)]
+    fn walk(&self, hash: u64, mut is_dup: impl FnMut(u32) -> bool) -> Result<usize, usize> {
         let t = tag(hash);
         let mut i = self.home(t);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
-                break;
+                return Ok(i);
             }
             if (s >> 32) as u32 == t && is_dup(s as u32) {
-                return Err(s as u32);
+                return Err(i);
             }
             i = self.next(i);
         }
-        self.slots[i] = u64::from(t) << 32 | u64::from(entry);
-        self.used += 1;
-        Ok(())
+    }
+
+    /// Adds `entry` under `hash` unless a slot with the tag of `hash` names an entry for which
+    /// `is_dup` holds (then nothing changes and the duplicate comes back): one walk of the
+    /// probe run, where a lookup followed by an insertion would walk it twice.
+    #[inline]
+    pub(super) fn insert_unique(
+        &mut self,
+        hash: u64,
+        entry: u32,
+        is_dup: impl FnMut(u32) -> bool,
+    ) -> Result<(), u32> {
+        debug_assert!(self.used < self.slots.len() / 2, "index over half full");
+        match self.walk(hash, is_dup) {
+            Ok(i) => {
+                self.slots[i] = u64::from(tag(hash)) << 32 | u64::from(entry);
+                self.used += 1;
+                Ok(())
+            }
+            Err(i) => Err(self.slots[i] as u32),
+        }
+    }
+
+    /// Adds `entry` under `hash`, or, where a slot with the tag of `hash` names an entry for
+    /// which `is_dup` holds, makes that slot name `entry` and returns the entry it named.
+    /// One walk.
+    #[inline]
+    pub(super) fn insert_or_replace(
+        &mut self,
+        hash: u64,
+        entry: u32,
+        is_dup: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        let word = u64::from(tag(hash)) << 32 | u64::from(entry);
+        match self.walk(hash, is_dup) {
+            Ok(i) => {
+                debug_assert!(self.used < self.slots.len() / 2, "index over half full");
+                self.slots[i] = word;
+                self.used += 1;
+                None
+            }
+            Err(i) => {
+                let old = self.slots[i] as u32;
+                self.slots[i] = word;
+                Some(old)
+            }
+        }
     }
 
     /// Removes the slot of `entry` under `hash`; false if there is none.
@@ -258,6 +295,24 @@ mod tests {
         assert_eq!(asked, [0, 1, 2]);
         assert_eq!(ix.slots[4], colliding(1) | 9);
         assert_eq!(ix.find(colliding(1), |e| e == 9), Some(9));
+        ix.check().unwrap();
+    }
+
+    #[test]
+    fn insert_or_replace_takes_over_the_duplicate_slot() {
+        let mut ix = FlowIndex::new(4); // 16 slots
+        add(&mut ix, colliding(1), 0);
+        add(&mut ix, colliding(1), 1);
+        add(&mut ix, colliding(2), 2);
+        assert_eq!(ix.insert_or_replace(colliding(1), 7, |e| e == 1), Some(1));
+        // Same slot, same count: 1 is gone, 7 sits where it was.
+        assert_eq!(ix.len(), 3);
+        assert_eq!(ix.slots[1], colliding(1) | 7);
+        assert_eq!(ix.find(colliding(1), |e| e == 1), None);
+        assert_eq!(ix.find(colliding(1), |e| e == 7), Some(7));
+        assert_eq!(ix.insert_or_replace(colliding(1), 8, |_| false), None);
+        assert_eq!(ix.len(), 4);
+        assert_eq!(ix.slots[3], colliding(1) | 8);
         ix.check().unwrap();
     }
 

@@ -5,6 +5,7 @@
 //! - [`timer`]: the hashed timer wheel threaded through the table's entries.
 //! - [`entry`]: one entry, [`Conn`] (56 bytes for IPv4), and [`ConnIdx`].
 //! - [`table`]: [`ConnTable`] (slab + key index + wheel), [`KeyHash`] for staged lookups.
+//! - `pending`: the NAT reply keys of the newest connections, on their way into the index.
 //! - [`persist`]: persistence templates.
 //!
 //! Per packet the worker does: `lookup_in` / `lookup_reply` (for a burst, staged so that the
@@ -12,9 +13,11 @@
 //! `prefetch_entry` a few frames ahead of `lookup_in_hashed` / `lookup_reply_hashed`, as
 //! `Pipeline::process_burst` does; `lookup_burst` does the same for a slice of keys),
 //! for a TCP SYN `reuse_on_syn`, then `on_packet`, applying the returned [`LoadChange`] to the
-//! destination's counters. A few times a second it calls `advance(now, max, ..)` and unbinds
-//! each expired entry per its [`LoadClass`]. Nothing locks and nothing allocates after
-//! construction.
+//! destination's counters. A new connection is created by `insert_first` in the state its
+//! first packet gives it, and bound once with the class that comes back; its NAT reply key
+//! is parked for a few inserts while its index slot loads (`pending`), found by lookups all
+//! the same. A few times a second it calls `advance(now, max, ..)` and unbinds each expired
+//! entry per its [`LoadClass`]. Nothing locks and nothing allocates after construction.
 //!
 //! Times are whole seconds from any monotonic origin the worker chooses (`u32`).
 //!
@@ -26,6 +29,7 @@ mod check;
 pub mod entry;
 mod index;
 pub mod key;
+mod pending;
 pub mod persist;
 pub mod table;
 pub mod tcp_state;

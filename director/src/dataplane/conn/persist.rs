@@ -133,6 +133,6 @@ impl<A: ConnAddr> ConnTable<A> {
             n_control: 0,
             timer: TimerNode::UNLINKED,
         };
-        self.insert_entry(conn)
+        self.insert_entry(conn, false)
     }
 }

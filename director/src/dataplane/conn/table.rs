@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 use super::entry::{flag, fwd_to_u8, Conn, ConnIdx, ConnState, LoadClass};
 use super::index::FlowIndex;
 use super::key::{random_seed, ConnAddr, FlowKey};
+use super::pending::{PendingReplies, PENDING};
 use super::tcp_state::{next_state, tcp_flags, Direction, StateTable, TcpState, Timeouts};
 use super::timer::{TimerNode, TimerWheel, NIL};
 use crate::dpdk::mem::{prefetch, prefetch_all, HugeArray};
@@ -126,6 +127,10 @@ pub struct ConnTable<A: ConnAddr = Ipv4Addr> {
     pub(super) wheel: TimerWheel,
     pub(super) timeouts: Timeouts,
     pub(super) seed: [u64; 4],
+    /// NAT reply keys of the newest connections, not in the index yet (`pending.rs`).
+    pub(super) pending: PendingReplies,
+    /// Reply keys taken over from an older connection (see [`ConnTable::insert_first`]).
+    takeovers: u64,
 }
 
 impl<A: ConnAddr> std::fmt::Debug for ConnTable<A> {
@@ -158,6 +163,8 @@ impl<A: ConnAddr> ConnTable<A> {
             wheel: TimerWheel::new(WHEEL_SLOTS),
             timeouts,
             seed: random_seed(),
+            pending: PendingReplies::new(),
+            takeovers: 0,
         };
         table.reset_slab();
         table
@@ -191,6 +198,13 @@ impl<A: ConnAddr> ConnTable<A> {
     /// Maximum number of entries.
     pub fn capacity(&self) -> usize {
         self.slab.len()
+    }
+
+    /// How many times a new connection's reply key was already another connection's, which
+    /// then lost it to the new one (see [`ConnTable::insert_first`]): replies with that
+    /// tuple reach the newest connection, as in the kernel.
+    pub fn reply_takeovers(&self) -> u64 {
+        self.takeovers
     }
 
     /// The timeouts in force.
@@ -281,15 +295,22 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     /// [`ConnTable::lookup_reply`] with the key's hash from [`ConnTable::hash_reply`].
+    ///
+    /// The reply keys of the newest connections, not in the index yet, are looked at first:
+    /// newest first, as the kernel finds the newest connection of a tuple.
     #[inline]
     pub fn lookup_reply_hashed(&self, key: &FlowKey<A>, h: KeyHash) -> Option<ConnIdx> {
         let slab = &self.slab;
-        self.index
-            .find(h.0, |i| {
-                let c = &slab[i as usize];
-                c.has_reply_key() && c.matches_reply(key)
-            })
-            .map(ConnIdx)
+        let is_it = |i: u32| {
+            let c = &slab[i as usize];
+            c.has_reply_key() && c.matches_reply(key)
+        };
+        if !self.pending.is_empty() {
+            if let Some(i) = self.pending.find(h.0, is_it) {
+                return Some(ConnIdx(i));
+            }
+        }
+        self.index.find(h.0, is_it).map(ConnIdx)
     }
 
     /// Looks up a burst: `out[i]` = the entry for `keys[i]` ([`Direction::Input`]: inbound
@@ -333,7 +354,7 @@ impl<A: ConnAddr> ConnTable<A> {
     /// [`ConnTable::insert_first`] does both steps at once.
     pub fn insert(&mut self, new: NewConn<A>, now: u32) -> Result<ConnIdx, InsertError> {
         let conn = self.new_entry(&new, now)?;
-        self.insert_conn(conn)
+        self.insert_conn(conn, false)
     }
 
     /// [`ConnTable::insert`] and then [`ConnTable::on_packet`] for the packet that created
@@ -344,6 +365,17 @@ impl<A: ConnAddr> ConnTable<A> {
     /// instead of binding it inactive and then moving it). States, expiries and counts end up
     /// exactly as with the two calls; only the timer is armed at the final expiry at once
     /// instead of firing early to be re-armed.
+    ///
+    /// The SYN path of a big table, so a NAT connection's reply key is not placed at once:
+    /// its index slot (a cache miss: it depends on the destination just chosen) is
+    /// prefetched and the key parked among the last few; it enters the index a few NAT
+    /// inserts later, when its slot has arrived, or when timers run or an entry is removed.
+    /// Lookups find parked keys as indexed ones. Hence one difference from
+    /// [`ConnTable::insert`], which refuses a reply key another connection already has
+    /// ([`InsertError::Exists`]: the same client endpoint NATed to the same real server and
+    /// port through two virtual services): here the new connection takes the reply key over,
+    /// as in the kernel, whose lookups find the newest connection of a tuple first; the older
+    /// connection keeps its inbound key only ([`ConnTable::reply_takeovers`] counts this).
     #[inline]
     pub fn insert_first(
         &mut self,
@@ -355,7 +387,7 @@ impl<A: ConnAddr> ConnTable<A> {
         let (_, timeout) = step(&mut conn, Direction::Input, tcp_flags, &self.timeouts);
         conn.expires = now.saturating_add(timeout);
         let class = conn.load_class();
-        Ok((self.insert_conn(conn)?, class))
+        Ok((self.insert_conn(conn, true)?, class))
     }
 
     /// The entry [`ConnTable::insert`] creates for `new`, not linked anywhere yet.
@@ -402,23 +434,28 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// Links a connection built by [`ConnTable::new_entry`] and counts it on its template.
     #[inline(always)]
-    fn insert_conn(&mut self, conn: Conn<A>) -> Result<ConnIdx, InsertError> {
+    fn insert_conn(&mut self, conn: Conn<A>, park_reply: bool) -> Result<ConnIdx, InsertError> {
         let tmpl = conn.tmpl;
-        let idx = self.insert_entry(conn)?;
+        let idx = self.insert_entry(conn, park_reply)?;
         if tmpl != NIL {
             self.slab[tmpl as usize].n_control += 1;
         }
         Ok(idx)
     }
 
-    /// Hashes, links and arms a fully built entry.
+    /// Hashes, links and arms a fully built entry. With `park_reply` a reply key goes to the
+    /// pending ones (see [`ConnTable::insert_first`]), else into the index at once, refused
+    /// if another connection has it.
     ///
     /// Each key's probe run is walked once: the duplicate check and the insertion are one
-    /// walk ([`FlowIndex::insert_unique`]). The reply key's slot (a cache miss in a big
-    /// table: the burst stage could not prefetch it, the destination was not chosen yet) is
-    /// prefetched first, so its load overlaps the inbound key's walk.
+    /// walk (`FlowIndex::insert_unique`). The reply key's slot is prefetched first, so its
+    /// load overlaps the inbound key's walk (and, parked, the next few connections).
     #[inline(always)]
-    pub(super) fn insert_entry(&mut self, conn: Conn<A>) -> Result<ConnIdx, InsertError> {
+    pub(super) fn insert_entry(
+        &mut self,
+        mut conn: Conn<A>,
+        park_reply: bool,
+    ) -> Result<ConnIdx, InsertError> {
         let idx = self.free_head;
         if idx == NIL {
             return Err(InsertError::TableFull);
@@ -443,20 +480,23 @@ impl<A: ConnAddr> ConnTable<A> {
         {
             return Err(InsertError::Exists);
         }
-        if let Some(h) = reply_hash {
-            let key = conn.reply_key();
-            if self
-                .index
-                .insert_unique(h, idx, |i| {
+        match reply_hash {
+            Some(_) if park_reply => conn.flags |= flag::REPLY_PENDING,
+            Some(h) => {
+                let key = conn.reply_key();
+                let is_dup = |i: u32| {
                     let c = &slab[i as usize];
                     c.has_reply_key() && c.matches_reply(&key)
-                })
-                .is_err()
-            {
-                // Undo the inbound key (the slab entry is untouched yet).
-                self.index.remove(in_hash, idx);
-                return Err(InsertError::Exists);
+                };
+                if self.pending.find(h, is_dup).is_some()
+                    || self.index.insert_unique(h, idx, is_dup).is_err()
+                {
+                    // Undo the inbound key (the slab entry is untouched yet).
+                    self.index.remove(in_hash, idx);
+                    return Err(InsertError::Exists);
+                }
             }
+            None => {}
         }
 
         self.free_head = self.slab[idx as usize].timer.next();
@@ -467,7 +507,41 @@ impl<A: ConnAddr> ConnTable<A> {
         self.slab[idx as usize] = conn;
         self.len += 1;
         self.wheel.arm(&mut self.slab, idx, conn.expires);
+        if let (Some(h), true) = (reply_hash, park_reply) {
+            if self.pending.len() == PENDING {
+                self.settle_oldest();
+            }
+            self.pending.push(h, idx);
+        }
         Ok(ConnIdx(idx))
+    }
+
+    /// Moves the oldest parked reply key into the index; false if none is parked. A reply
+    /// key found there already (an older connection's) is taken over: the older connection
+    /// loses its reply key.
+    fn settle_oldest(&mut self) -> bool {
+        let Some((h, i)) = self.pending.pop_oldest() else {
+            return false;
+        };
+        let c = &mut self.slab[i as usize];
+        c.flags &= !flag::REPLY_PENDING;
+        let key = c.reply_key();
+        let slab = &self.slab;
+        let old = self.index.insert_or_replace(h, i, |j| {
+            let o = &slab[j as usize];
+            o.has_reply_key() && o.matches_reply(&key)
+        });
+        if let Some(old) = old {
+            self.slab[old as usize].flags &= !flag::REPLY_KEY;
+            self.takeovers += 1;
+        }
+        true
+    }
+
+    /// Moves every parked reply key into the index (before anything that reads or edits
+    /// the index outside lookups: expiry, removal).
+    pub(super) fn settle(&mut self) {
+        while self.settle_oldest() {}
     }
 
     /// Feeds one packet of connection `idx` (TCP flags byte `tcp_flags`, ignored for UDP)
@@ -545,6 +619,7 @@ impl<A: ConnAddr> ConnTable<A> {
         }
         self.reset_slab();
         self.index.clear();
+        self.pending.clear();
         self.wheel.clear();
     }
 
@@ -561,6 +636,11 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// Unhashes and frees an entry whose timer is already unlinked; returns its last contents.
     fn free_entry(&mut self, i: u32) -> Conn<A> {
+        // Settle first: the entry's own reply key may be parked, or a parked one may be about
+        // to take this entry's over.
+        if self.slab[i as usize].has_reply_key() && !self.pending.is_empty() {
+            self.settle();
+        }
         let c = self.slab[i as usize];
         if c.flags & flag::UNHASHED == 0 {
             let h = c.inbound_key().hash(c.is_template(), &self.seed);
@@ -593,6 +673,7 @@ impl<A: ConnAddr> ConnTable<A> {
         max: usize,
         mut on_expired: impl FnMut(ConnIdx, &Conn<A>),
     ) -> AdvanceStats {
+        self.settle();
         let mut stats = AdvanceStats::default();
         let mut handled = 0;
         while handled < max {
@@ -718,12 +799,19 @@ mod tests {
                     let (ib, class) = b.insert_first(new, flags, 50).unwrap();
                     let (ca, cb) = (*a.get(ia).unwrap(), *b.get(ib).unwrap());
                     let what = format!("{proto:?} {fwd:?} flags {flags:#x}");
+                    // A NAT reply key is parked at first (and only then flagged so).
+                    let parked = fwd == ForwardMethod::Masq;
+                    assert_eq!(cb.flags & flag::REPLY_PENDING != 0, parked, "{what}");
+                    let cb_flags = cb.flags & !flag::REPLY_PENDING;
                     assert_eq!(
                         Conn {
                             timer: cb.timer,
                             ..ca
                         },
-                        cb,
+                        Conn {
+                            flags: cb_flags,
+                            ..cb
+                        },
                         "{what}"
                     );
                     assert_eq!(class, ca.load_class(), "{what}");
@@ -771,8 +859,8 @@ mod tests {
         t.check_consistency().unwrap();
     }
 
-    /// A refused insert changes nothing: a duplicate reply key also takes back the inbound
-    /// key that was already placed; full tables and bad templates are refused first.
+    /// A refused insert changes nothing: a duplicate reply key (`insert`) also takes back the
+    /// inbound key that was already placed; full tables and bad templates are refused first.
     #[test]
     fn refused_inserts_leave_the_table_as_it_was() {
         let mut t = ConnTable::with_capacity(2, Timeouts::default());
@@ -781,12 +869,15 @@ mod tests {
             .unwrap()
             .0;
         // Same client endpoint to another VIP, NATed to the same real server: a new inbound
-        // key but the same reply key.
+        // key but the same reply key, refused by `insert` whether the first one's reply key
+        // is still parked or in the index.
         let other_vip = NewConn {
             vaddr: Ipv4Addr::new(203, 0, 113, 2),
             ..new_conn(Protocol::Tcp, 1, ForwardMethod::Masq)
         };
-        assert_eq!(t.insert_first(other_vip, SYN, 0), Err(InsertError::Exists));
+        assert_eq!(t.pending.len(), 1);
+        assert_eq!(t.insert(other_vip, 0), Err(InsertError::Exists));
+        t.settle();
         assert_eq!(t.insert(other_vip, 0), Err(InsertError::Exists));
         let in_key = FlowKey::new(6, CLIENT, 1, other_vip.vaddr, 80);
         assert_eq!(t.lookup_in(&in_key), None);
@@ -817,5 +908,227 @@ mod tests {
         assert_eq!(t.insert_first(bad, SYN, 0), Err(InsertError::BadTemplate));
         assert_eq!(t.len(), 1);
         t.check_consistency().unwrap();
+    }
+
+    /// A parked reply key is found at once, enters the index after `PENDING` more NAT
+    /// inserts (in FIFO order), and on removal or timers.
+    #[test]
+    fn parked_reply_keys_are_found_and_settle_in_order() {
+        let mut t = ConnTable::with_capacity(64, Timeouts::default());
+        let n = PENDING as u16 + 3;
+        let mut idx = Vec::new();
+        for port in 0..n {
+            let new = new_conn(Protocol::Tcp, 100 + port, ForwardMethod::Masq);
+            let (i, _) = t.insert_first(new, SYN, 0).unwrap();
+            idx.push(i);
+            let c = *t.get(i).unwrap();
+            assert_eq!(t.lookup_reply(&c.reply_key()), Some(i));
+            // Every inbound key at once; reply keys beyond the last PENDING in the index.
+            let settled = (port as usize + 1).saturating_sub(PENDING);
+            assert_eq!(t.pending.len(), port as usize + 1 - settled);
+            assert_eq!(t.index.len(), port as usize + 1 + settled);
+            for (k, &j) in idx.iter().enumerate() {
+                let waiting = t.get(j).unwrap().flags & flag::REPLY_PENDING != 0;
+                assert_eq!(waiting, k >= settled, "port {port}, entry {k}");
+            }
+            t.check_consistency().unwrap();
+        }
+        // DR connections have no reply key: nothing parked, nothing settled.
+        let before = t.pending.len();
+        t.insert_first(new_conn(Protocol::Tcp, 999, ForwardMethod::Route), SYN, 0)
+            .unwrap();
+        assert_eq!(t.pending.len(), before);
+        // Removing a parked one settles all first, then frees it with its keys.
+        let last = *idx.last().unwrap();
+        let gone = t.remove(last).unwrap();
+        assert!(t.pending.is_empty());
+        assert_eq!(t.lookup_reply(&gone.reply_key()), None);
+        assert_eq!(t.lookup_in(&gone.inbound_key()), None);
+        t.check_consistency().unwrap();
+        // Timers settle what is parked before they run.
+        let (i, _) = t
+            .insert_first(new_conn(Protocol::Tcp, 1000, ForwardMethod::Masq), SYN, 0)
+            .unwrap();
+        assert_eq!(t.pending.len(), 1);
+        let stats = t.advance(1, usize::MAX, |_, _| {});
+        assert_eq!(stats.expired, 0);
+        assert!(t.pending.is_empty());
+        let c = *t.get(i).unwrap();
+        assert_eq!(t.lookup_reply(&c.reply_key()), Some(i));
+        t.check_consistency().unwrap();
+        // Expiry of everything leaves an empty index.
+        let mut expired = 0;
+        t.advance(10_000, usize::MAX, |_, _| expired += 1);
+        assert_eq!(expired, n as usize + 1);
+        assert!(t.is_empty());
+        assert_eq!(t.index.len(), 0);
+        t.check_consistency().unwrap();
+    }
+
+    /// `insert_first` gives a reply key another connection has to the new connection,
+    /// whether the older key is in the index or still parked, as the kernel finds the newest
+    /// connection of a tuple; the older connection keeps its inbound key and loses the reply
+    /// key for good.
+    #[test]
+    fn insert_first_takes_a_reply_key_over() {
+        let mut t = ConnTable::with_capacity(32, Timeouts::default());
+        let vip2 = Ipv4Addr::new(203, 0, 113, 2);
+        for (port, settled) in [(7, true), (8, false)] {
+            let old = new_conn(Protocol::Tcp, port, ForwardMethod::Masq);
+            let (a, _) = t.insert_first(old, SYN, 0).unwrap();
+            if settled {
+                t.settle();
+            }
+            let reply = t.get(a).unwrap().reply_key();
+            let newer = NewConn { vaddr: vip2, ..old };
+            let (b, _) = t.insert_first(newer, SYN, 0).unwrap();
+            assert_eq!(t.lookup_reply(&reply), Some(b));
+            assert_eq!(t.lookup_in(&old.inbound()), Some(a));
+            t.check_consistency().unwrap();
+            t.settle();
+            assert_eq!(t.lookup_reply(&reply), Some(b));
+            assert!(!t.get(a).unwrap().has_reply_key());
+            assert!(t.get(b).unwrap().has_reply_key());
+            t.check_consistency().unwrap();
+            // The newer one gone, the tuple belongs to nobody; the older one lives on.
+            t.remove(b).unwrap();
+            assert_eq!(t.lookup_reply(&reply), None);
+            assert_eq!(t.lookup_in(&old.inbound()), Some(a));
+            let gone = t.remove(a).unwrap();
+            assert!(!gone.has_reply_key());
+            assert!(t.is_empty());
+            assert_eq!(t.index.len(), 0);
+            t.check_consistency().unwrap();
+        }
+        assert_eq!(t.reply_takeovers(), 2);
+    }
+
+    /// Random `insert_first` / `insert` / remove / packet / timer sequences over a few client
+    /// ports, two VIPs and two real servers (so reply keys collide often) against a model
+    /// of the kernel's order: the newest connection with a reply tuple owns it, an older one
+    /// that lost it never gets it back, `insert` refuses a tuple someone owns. Every key of
+    /// the model resolves as the model says, after every step.
+    #[test]
+    fn random_sequences_match_a_newest_first_model() {
+        use std::collections::{BTreeMap, HashMap};
+        type Tuple = (u8, Ipv4Addr, u16, Ipv4Addr, u16);
+        let tuple = |k: &FlowKey<Ipv4Addr>| (k.proto, k.saddr, k.sport, k.daddr, k.dport);
+        const CAP: usize = 12;
+        let mut t = ConnTable::with_capacity(CAP, Timeouts::default());
+        // model: live entries, the owner of each reply tuple
+        let mut live: BTreeMap<ConnIdx, (FlowKey<Ipv4Addr>, FlowKey<Ipv4Addr>)> = BTreeMap::new();
+        let mut owner: HashMap<Tuple, ConnIdx> = HashMap::new();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut now = 0;
+        for step in 0..20_000 {
+            let r = rnd(100);
+            if r < 45 {
+                let new = NewConn {
+                    cport: 1 + rnd(6) as u16,
+                    vaddr: Ipv4Addr::new(203, 0, 113, 1 + rnd(2) as u8),
+                    daddr: Ipv4Addr::new(192, 0, 2, 10 + rnd(2) as u8),
+                    fwd: if rnd(4) == 0 {
+                        ForwardMethod::Route
+                    } else {
+                        ForwardMethod::Masq
+                    },
+                    ..new_conn(Protocol::Tcp, 0, ForwardMethod::Masq)
+                };
+                let in_key = new.inbound();
+                let reply = FlowKey::new(6, new.daddr, new.dport, new.caddr, new.cport);
+                let nat = new.fwd == ForwardMethod::Masq;
+                let eager = rnd(4) == 0;
+                let exists = live.values().any(|(k, _)| *k == in_key)
+                    || (eager && nat && owner.contains_key(&tuple(&reply)));
+                let want = if live.len() == CAP {
+                    Err(InsertError::TableFull)
+                } else if exists {
+                    Err(InsertError::Exists)
+                } else {
+                    Ok(())
+                };
+                let got = if eager {
+                    t.insert(new, now)
+                } else {
+                    t.insert_first(new, SYN, now).map(|(i, _)| i)
+                };
+                assert_eq!(got.map(|_| ()), want, "step {step}");
+                if let Ok(i) = got {
+                    live.insert(i, (in_key, reply));
+                    if nat {
+                        owner.insert(tuple(&reply), i);
+                    }
+                }
+            } else if r < 70 {
+                let Some(&i) = live.keys().nth(rnd(live.len().max(1) as u64) as usize) else {
+                    continue;
+                };
+                let gone = t.remove(i).expect("live");
+                let (_, reply) = live.remove(&i).unwrap();
+                let owned = owner.get(&tuple(&reply)) == Some(&i);
+                assert_eq!(gone.has_reply_key(), owned, "step {step}");
+                if owned {
+                    owner.remove(&tuple(&reply));
+                }
+            } else if r < 90 {
+                if let Some(&i) = live.keys().nth(rnd(live.len().max(1) as u64) as usize) {
+                    let out = owner.values().any(|&o| o == i) && rnd(2) == 0;
+                    let dir = if out {
+                        Direction::Output
+                    } else {
+                        Direction::Input
+                    };
+                    t.on_packet(i, dir, [SYN, ACK, FIN][rnd(3) as usize], now)
+                        .expect("live");
+                }
+            } else if r < 97 {
+                now += 1 + rnd(3) as u32;
+                t.advance(now, usize::MAX, |i, c| {
+                    let (_, reply) = live.remove(&i).expect("expired entry was live");
+                    if owner.get(&tuple(&reply)) == Some(&i) {
+                        owner.remove(&tuple(&reply));
+                    } else {
+                        assert!(!c.has_reply_key());
+                    }
+                });
+            } else {
+                t.settle();
+            }
+            assert_eq!(t.len(), live.len());
+            for (&i, (in_key, reply)) in &live {
+                assert_eq!(t.lookup_in(in_key), Some(i), "step {step}");
+                assert_eq!(
+                    t.lookup_reply(reply),
+                    owner.get(&tuple(reply)).copied(),
+                    "step {step}"
+                );
+            }
+            if step % 7 == 0 {
+                t.check_consistency().unwrap();
+            }
+        }
+        assert!(
+            t.reply_takeovers() > 100,
+            "{} takeovers",
+            t.reply_takeovers()
+        );
+    }
+
+    impl NewConn<Ipv4Addr> {
+        fn inbound(&self) -> FlowKey<Ipv4Addr> {
+            FlowKey::new(
+                self.proto.number(),
+                self.caddr,
+                self.cport,
+                self.vaddr,
+                self.vport,
+            )
+        }
     }
 }

@@ -9,8 +9,11 @@
 //! ```
 //!
 //! Arguments: scheduler name (default wlc), destinations (default 4), connections (default
-//! 100000). A steady state of 1000 live connections: each new one is picked, bound inactive and
-//! activated (its SYN's state change); the oldest live one is unbound.
+//! 100000), weights `mixed` (1, 2, 3, 4, 1, ...; the default) or `equal` (all 1). A steady
+//! state of 1000 live connections: each new one is picked and bound active in one update (its
+//! SYN's first state, as the pipeline binds it, `DestLoad::bind(true)`); every 16th is bound
+//! inactive and then activated instead (`bind(false)` + `set_active`, the two-step way, for
+//! comparison); the oldest live one is unbound.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -21,6 +24,11 @@ use sched::{build, new_loads, DestLoad, DestSpec, FlowInfo, SchedParams, Schedul
 #[inline(never)]
 fn step_pick(s: &dyn Scheduler, flow: &FlowInfo) -> Option<usize> {
     s.schedule(flow)
+}
+
+#[inline(never)]
+fn step_bind_active(l: &DestLoad) {
+    l.bind(true);
 }
 
 #[inline(never)]
@@ -46,11 +54,12 @@ fn main() {
     let name = args.first().map_or("wlc", String::as_str);
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4);
     let conns: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let equal = args.get(3).is_some_and(|a| a == "equal");
     let specs: Vec<DestSpec> = (0..n)
         .map(|i| DestSpec {
             addr: IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + i as u32)),
             port: 80,
-            weight: 1 + (i as u32 % 4),
+            weight: if equal { 1 } else { 1 + (i as u32 % 4) },
             u_threshold: 0,
             l_threshold: 0,
         })
@@ -74,13 +83,18 @@ fn main() {
             continue;
         };
         picks[d] += 1;
-        step_bind(&loads[d]);
-        step_activate(&loads[d]);
+        if k % 16 == 0 {
+            step_bind(&loads[d]);
+            step_activate(&loads[d]);
+        } else {
+            step_bind_active(&loads[d]);
+        }
         live.push_back(d);
         if live.len() > 1000 {
             let old = live.pop_front().expect("non-empty");
             step_unbind(&loads[old]);
         }
     }
-    println!("{name} n={n} conns={conns} picks per destination: {picks:?}");
+    let w = if equal { "equal" } else { "mixed" };
+    println!("{name} n={n} conns={conns} weights {w}: picks per destination: {picks:?}");
 }

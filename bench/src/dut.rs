@@ -250,7 +250,7 @@ pub fn passthrough(
 
 /// Packets whose data the worker loop prefetches before processing a burst (mirrored here so
 /// the probe's pipeline calls see the same cache state as the worker's).
-pub const WORKER_PREFETCH: usize = 4;
+pub const WORKER_PREFETCH: usize = director::dataplane::worker::RX_PREFETCH;
 
 /// The pass-through loop with the director's pipeline in the middle and the TSC read around
 /// the pipeline's work on each burst. Runs on the calling thread until `stop`; returns the

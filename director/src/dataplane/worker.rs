@@ -23,6 +23,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Frames of an rx burst whose first cache line the worker prefetches before the pipeline runs
+/// (all of a 32-frame burst: `bench` measured the director's cost per packet at 1 K
+/// connections fall from about 76 to about 45 ns when frames come from another core).
+pub const RX_PREFETCH: usize = 32;
+
 /// Requests the control plane sends a worker (slow path, answered between bursts).
 #[derive(Debug)]
 pub enum WorkerCmd {
@@ -159,11 +164,21 @@ impl Worker {
                 work += n;
                 let port = self.rx[q].port_id();
                 counters.rx_packets.add(n as u64);
-                let bytes: usize = rx.as_slice().iter().map(|m| m.len()).sum();
-                counters.rx_bytes.add(bytes as u64);
-                for m in rx.as_slice().iter().take(4) {
+                // One pass over the mbuf headers: count the bytes and start loading every
+                // frame's headers (received by another core or the NIC: a miss each), so
+                // that they arrive while the pipeline classifies the first frames.
+                let mut bytes = 0usize;
+                for m in rx.as_slice().iter().take(RX_PREFETCH) {
                     m.prefetch();
+                    bytes += m.len();
                 }
+                bytes += rx
+                    .as_slice()
+                    .iter()
+                    .skip(RX_PREFETCH)
+                    .map(|m| m.len())
+                    .sum::<usize>();
+                counters.rx_bytes.add(bytes as u64);
                 let (tx, rings) = (&mut self.tx, &self.shared.rings);
                 self.pipeline.process_burst(
                     rx.drain().map(|m| (m, port)),

@@ -121,12 +121,10 @@ impl<P: PacketBuf> Pipeline<P> {
             macs[6..].copy_from_slice(&ctx.net.mac(route.port).0);
         }
         // From here on the packet is forwarded, as the full path would: its state and counts.
-        if let Some(ch) = self
+        let load = self
             .conns
-            .on_packet(idx, Direction::Input, p.tcp_flags, ctx.now_s)
-        {
-            apply_load(&dest.load, ch.load);
-        }
+            .on_packet_load(idx, Direction::Input, p.tcp_flags, ctx.now_s);
+        apply_load(&dest.load, load);
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
         self.fast_hits += 1;
@@ -165,12 +163,10 @@ impl<P: PacketBuf> Pipeline<P> {
             macs[..6].copy_from_slice(&mac);
             macs[6..].copy_from_slice(&ctx.net.mac(route.port).0);
         }
-        if let Some(ch) = self
+        let load = self
             .conns
-            .on_packet(idx, Direction::Output, p.tcp_flags, ctx.now_s)
-        {
-            apply_load(&dest.load, ch.load);
-        }
+            .on_packet_load(idx, Direction::Output, p.tcp_flags, ctx.now_s);
+        apply_load(&dest.load, load);
         dest.stats.slot(self.worker).count_out(len);
         svc.stats.slot(self.worker).count_out(len);
         self.fast_hits += 1;

@@ -524,12 +524,10 @@ impl<P: PacketBuf> Pipeline<P> {
                 let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
                     return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
                 };
-                if let Some(ch) = self
+                let load = self
                     .conns
-                    .on_packet(idx, Direction::Input, flags, ctx.now_s)
-                {
-                    apply_load(&dest.load, ch.load);
-                }
+                    .on_packet_load(idx, Direction::Input, flags, ctx.now_s);
+                apply_load(&dest.load, load);
                 (dsvc, dest)
             }
         };
@@ -682,12 +680,10 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(route) = ctx.net.routes.lookup(dst) else {
             return Action::Drop(PipelineDrop::NoRoute.into(), pkt);
         };
-        if let Some(ch) = self
+        let load = self
             .conns
-            .on_packet(idx, Direction::Output, meta.tcp_flags, ctx.now_s)
-        {
-            apply_load(&dest.load, ch.load);
-        }
+            .on_packet_load(idx, Direction::Output, meta.tcp_flags, ctx.now_s);
+        apply_load(&dest.load, load);
         let len = pkt.len() as u64;
         dest.stats.slot(self.worker).count_out(len);
         svc.stats.slot(self.worker).count_out(len);

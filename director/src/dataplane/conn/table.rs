@@ -558,21 +558,42 @@ impl<A: ConnAddr> ConnTable<A> {
         tcp_flags: u8,
         now: u32,
     ) -> Option<StateChange> {
-        let c = self.slab.get_mut(idx.0 as usize)?;
+        let c = self.slab.get(idx.0 as usize)?;
         if !c.is_live() || c.is_template() {
             return None;
         }
         let old = c.state();
+        let load = self.on_packet_load(idx, dir, tcp_flags, now);
+        let new = self.slab.get(idx.0 as usize)?.state();
+        Some(StateChange { old, new, load })
+    }
+
+    /// [`ConnTable::on_packet`] for the per-packet path, which needs only the change to the
+    /// destination's counts: the same state, expiry and timer updates, without assembling the
+    /// states before and after (no change for a template or a free slot).
+    #[inline(always)]
+    pub fn on_packet_load(
+        &mut self,
+        idx: ConnIdx,
+        dir: Direction,
+        tcp_flags: u8,
+        now: u32,
+    ) -> LoadChange {
+        let Some(c) = self.slab.get_mut(idx.0 as usize) else {
+            return LoadChange::None;
+        };
+        if !c.is_live() || c.is_template() {
+            return LoadChange::None;
+        }
         let (load, timeout) = step(c, dir, tcp_flags, &self.timeouts);
         let expires = now.saturating_add(timeout);
         c.expires = expires;
-        let new = c.state();
         // Lazy timer: a later expiry is picked up when the armed slot fires; only an
         // earlier one (e.g. ESTABLISHED -> CLOSE) needs moving now.
         if expires < c.timer.armed() {
             self.wheel.rearm(&mut self.slab, idx.0, expires);
         }
-        Some(StateChange { old, new, load })
+        load
     }
 
     /// IPVS `conn_reuse_mode` 1: a SYN for a TCP connection in TIME_WAIT or CLOSE that no

@@ -15,8 +15,8 @@ use bench::frame::{Segment, Template};
 use bench::topo::{self, Method};
 use director::dataplane::conn::Timeouts;
 use director::dataplane::packet::{PacketBuf, VecPacket};
-use director::dpdk::{eal, Mbuf, Mempool};
 use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig, STAGE};
+use director::dpdk::{eal, Mbuf, Mempool};
 use director::metrics::WorkerCounters;
 
 /// One burst through the pipeline, its packets moved from `pkts` to `back`; returns how many

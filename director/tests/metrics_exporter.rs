@@ -131,6 +131,8 @@ fn fake() -> FakeSource {
     w0.conn_table_capacity.set(65536);
     w0.busy_polls.add(300);
     w0.idle_polls.add(7000);
+    w0.fast_path_packets.add(250);
+    w0.reply_takeovers.set(3);
     let w1 = Arc::new(WorkerCounters::new(1));
     w1.rx_packets.add(20);
     w1.count_drop(1);
@@ -407,6 +409,14 @@ fn scrape_has_exact_values() {
         (
             r#"director_worker_conn_table_capacity{worker="0"}"#.into(),
             "65536",
+        ),
+        (
+            r#"director_worker_fast_path_packets_total{worker="0"}"#.into(),
+            "250",
+        ),
+        (
+            r#"director_worker_reply_takeovers_total{worker="0"}"#.into(),
+            "3",
         ),
         (
             r#"director_worker_polls_total{worker="0",kind="busy"}"#.into(),

@@ -127,7 +127,7 @@ impl<P: PacketBuf> Pipeline<P> {
         apply_load(&dest.load, load);
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
-        self.fast_hits += 1;
+        self.counters.fast_path_packets.inc();
         Some(route.port)
     }
 
@@ -169,7 +169,7 @@ impl<P: PacketBuf> Pipeline<P> {
         apply_load(&dest.load, load);
         dest.stats.slot(self.worker).count_out(len);
         svc.stats.slot(self.worker).count_out(len);
-        self.fast_hits += 1;
+        self.counters.fast_path_packets.inc();
         Some(route.port)
     }
 }

@@ -195,7 +195,6 @@ pub struct Pipeline<P: PacketBuf> {
     /// Resolved next hops toward clients (NAT replies), by next-hop address.
     pub(crate) hop_cache: EgressCache,
     fast_path: bool,
-    pub(crate) fast_hits: u64,
 }
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -224,13 +223,12 @@ impl<P: PacketBuf> Pipeline<P> {
             egress_cache: EgressCache::new(),
             hop_cache: EgressCache::new(),
             fast_path: cfg.fast_path,
-            fast_hits: 0,
         }
     }
 
     /// Packets the established-flow fast path forwarded so far.
     pub fn fast_path_hits(&self) -> u64 {
-        self.fast_hits
+        self.counters.fast_path_packets.get()
     }
 
     /// This worker's counters.
@@ -646,6 +644,9 @@ impl<P: PacketBuf> Pipeline<P> {
                 d.stats.slot(self.worker).count_conn();
                 svc.stats.slot(self.worker).count_conn();
                 self.counters.conn_table_size.set(self.conns.len() as u64);
+                self.counters
+                    .reply_takeovers
+                    .set(self.conns.reply_takeovers());
                 Ok((i, d))
             }
             Err(InsertError::TableFull) => {

@@ -98,6 +98,12 @@ pub struct WorkerCounters {
     pub busy_polls: Counter,
     /// Polls that found nothing to do.
     pub idle_polls: Counter,
+    /// Packets forwarded by the established-flow fast path (the rest of the forwarded
+    /// packets took the full path).
+    pub fast_path_packets: Counter,
+    /// Gauge-like running total: NAT reply tuples a new connection took over from an older
+    /// one (`ConnTable::reply_takeovers`).
+    pub reply_takeovers: Counter,
 }
 
 impl WorkerCounters {
@@ -119,6 +125,8 @@ impl WorkerCounters {
             conn_table_capacity: Counter::new(),
             busy_polls: Counter::new(),
             idle_polls: Counter::new(),
+            fast_path_packets: Counter::new(),
+            reply_takeovers: Counter::new(),
         }
     }
 
@@ -154,6 +162,8 @@ impl WorkerCounters {
             conn_table_capacity: self.conn_table_capacity.get(),
             busy_polls: self.busy_polls.get(),
             idle_polls: self.idle_polls.get(),
+            fast_path_packets: self.fast_path_packets.get(),
+            reply_takeovers: self.reply_takeovers.get(),
         }
     }
 }
@@ -177,6 +187,8 @@ pub struct WorkerSnapshot {
     pub conn_table_capacity: u64,
     pub busy_polls: u64,
     pub idle_polls: u64,
+    pub fast_path_packets: u64,
+    pub reply_takeovers: u64,
 }
 
 /// IPVS per-service / per-destination counters (`struct ip_vs_kstats` without the rates):

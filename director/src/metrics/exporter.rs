@@ -194,6 +194,14 @@ impl Exporter {
             "director_worker_polls_total",
             "Poll loop iterations that found work (busy) or none (idle).",
         );
+        let mut fast = Fam::counter(
+            "director_worker_fast_path_packets_total",
+            "Packets of established flows forwarded by the fast path (plain IPv4 TCP/UDP, cached egress).",
+        );
+        let mut takeovers = Fam::counter(
+            "director_worker_reply_takeovers_total",
+            "NAT reply tuples a new connection took over from an older one (newest wins, as in the kernel).",
+        );
         for w in workers {
             let id = w.worker.to_string();
             let l = [("worker", id.as_str())];
@@ -218,9 +226,12 @@ impl Exporter {
             cap.add(&l, w.conn_table_capacity);
             polls.add(&[l[0], ("kind", "busy")], w.busy_polls);
             polls.add(&[l[0], ("kind", "idle")], w.idle_polls);
+            fast.add(&l, w.fast_path_packets);
+            takeovers.add(&l, w.reply_takeovers);
         }
         [
             rx_p, rx_b, tx_p, tx_b, drops, redir, created, expired, refused, size, cap, polls,
+            fast, takeovers,
         ]
         .into_iter()
         .map(|f| f.0)

@@ -16,6 +16,7 @@ pub mod gen;
 pub mod machine;
 pub mod measure;
 pub mod plot;
+pub mod repeat;
 pub mod report;
 pub mod rig;
 pub mod testpmd;

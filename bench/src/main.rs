@@ -10,7 +10,7 @@ use bench::machine::{load_average, Machine};
 use bench::measure::{self, Plan, Row, Scenario};
 use bench::report::{targets, Report};
 use bench::rig::{Rig, RigConfig};
-use bench::{flows, frame, plot, testpmd};
+use bench::{flows, frame, plot, repeat, testpmd};
 use clap::Parser;
 
 /// Performance runs of the director's data plane on DPDK virtual ports.
@@ -79,6 +79,11 @@ struct Args {
     /// works (no hugepages needed); fails on any wrong frame, drop or empty measurement.
     #[arg(long)]
     smoke: bool,
+    /// Runs the whole plan N times (fresh tables per row each time, as one run) and reports
+    /// every row as the median of its N runs, with the spread of the headline numbers; the
+    /// runs' own rows are kept in results.json (runs_detail). --smoke always runs once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
 }
 
 /// "1k", "100K", "1m", "10M" or a plain number.
@@ -198,6 +203,37 @@ fn run_all(rig: &mut Rig, p: &Plan) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// How many times to run the plan: `--repeat`, but once for `--smoke`.
+fn repeats(a: &Args) -> u32 {
+    if a.smoke && a.repeat > 1 {
+        eprintln!("bench: --smoke runs once, --repeat {} ignored", a.repeat);
+        return 1;
+    }
+    a.repeat
+}
+
+/// Runs the plan `n` times; each run's rows, and whether a run failed (the runs before it
+/// are kept and reported, nothing after it is run).
+fn run_repeated(rig: &mut Rig, p: &Plan, n: u32) -> (Vec<Vec<Row>>, bool) {
+    let mut runs = Vec::new();
+    for i in 1..=n {
+        if n > 1 {
+            eprintln!("bench: run {i} of {n}");
+        }
+        match run_all(rig, p) {
+            Ok(rows) => runs.push(rows),
+            Err(e) => {
+                eprintln!("bench: {e}");
+                if n > 1 {
+                    eprintln!("bench: run {i} of {n} failed");
+                }
+                return (runs, true);
+            }
+        }
+    }
+    (runs, false)
+}
+
 /// What makes a smoke run fail: a wrong frame, a drop, a silent scenario.
 fn smoke_failures(rows: &[Row], p: &Plan) -> Vec<String> {
     let mut bad = Vec::new();
@@ -246,13 +282,17 @@ fn publish(report: &Report, args: &Args) -> Result<(), String> {
             .and_then(|_| std::fs::write(dir.join("results.json"), &json))
             .map_err(|e| format!("writing {}: {e}", dir.display()))?;
         let title = format!(
-            "director bench: {}, {} cores, {}",
+            "director bench: {}, {} cores, {}{}",
             report.machine.cpu,
             report.machine.cores,
             if report.machine.hugepages {
                 "hugepages"
             } else {
                 "no hugepages"
+            },
+            match report.runs() {
+                1 => String::new(),
+                n => format!(", medians of {n} runs"),
             }
         );
         plot::draw(&dir.join("results.png"), &title, &report.rows)?;
@@ -318,7 +358,11 @@ fn main() -> ExitCode {
     };
     let mut machine = Machine::describe(args.hugepages, director::dpdk::tsc_hz());
     machine.load_start = load_start;
-    let rows = match run_all(&mut rig, &p) {
+    let (runs, failed) = run_repeated(&mut rig, &p, repeats(&args));
+    if runs.is_empty() {
+        return ExitCode::FAILURE;
+    }
+    let rows = match repeat::merge(&runs) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -331,10 +375,18 @@ fn main() -> ExitCode {
         machine,
         targets: targets(&rows),
         rows,
+        runs_detail: if runs.len() > 1 { runs } else { Vec::new() },
         testpmd: reference,
     };
     if let Err(e) = publish(&report, &args) {
         eprintln!("bench: {e}");
+        return ExitCode::FAILURE;
+    }
+    if failed {
+        eprintln!(
+            "bench: reported the medians of the {} complete runs only",
+            report.runs()
+        );
         return ExitCode::FAILURE;
     }
     let wrong: u64 = report.rows.iter().map(|r| r.frames_bad).sum();
@@ -368,5 +420,14 @@ mod tests {
         assert!(parse_count("0").is_err());
         assert!(parse_count("5g").is_err());
         assert!(parse_count("m").is_err());
+    }
+
+    #[test]
+    fn repeat_defaults_to_one_refuses_zero_and_smoke_runs_once() {
+        let args = |a: &[&str]| Args::try_parse_from([&["bench"], a].concat());
+        assert_eq!(repeats(&args(&[]).unwrap()), 1);
+        assert_eq!(repeats(&args(&["--repeat", "5"]).unwrap()), 5);
+        assert!(args(&["--repeat", "0"]).is_err());
+        assert_eq!(repeats(&args(&["--smoke", "--repeat", "3"]).unwrap()), 1);
     }
 }

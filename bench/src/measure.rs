@@ -182,6 +182,32 @@ pub struct Row {
     pub frames_checked: u64,
     /// Checked frames that were wrong.
     pub frames_bad: u64,
+    /// Runs this row is the median of (`bench --repeat`); 1 in files from before it.
+    #[serde(default = "one_run")]
+    pub runs: u32,
+    /// Smallest `director_ns` of the runs (0 in files from before `--repeat`).
+    #[serde(default)]
+    pub director_ns_min: f64,
+    /// Largest `director_ns` of the runs.
+    #[serde(default)]
+    pub director_ns_max: f64,
+    /// Smallest `ratio` of the runs.
+    #[serde(default)]
+    pub ratio_min: f64,
+    /// Largest `ratio` of the runs.
+    #[serde(default)]
+    pub ratio_max: f64,
+    /// Smallest `mpps_core` of the runs.
+    #[serde(default)]
+    pub mpps_core_min: f64,
+    /// Largest `mpps_core` of the runs.
+    #[serde(default)]
+    pub mpps_core_max: f64,
+}
+
+/// A row read from a file without `runs` was measured once.
+fn one_run() -> u32 {
+    1
 }
 
 /// Sets a flag when dropped (stops threads also when a measurement fails).
@@ -593,6 +619,13 @@ fn row(sc: Scenario, size: usize, conns: u64, workers: usize) -> Row {
         ceiling_dut_bound: false,
         frames_checked: 0,
         frames_bad: 0,
+        runs: 1,
+        director_ns_min: 0.0,
+        director_ns_max: 0.0,
+        ratio_min: 0.0,
+        ratio_max: 0.0,
+        mpps_core_min: 0.0,
+        mpps_core_max: 0.0,
     }
 }
 
@@ -619,6 +652,13 @@ fn finish_row(row: &mut Row, p: &Probed, c: &Ceiling) {
     row.ceiling_dut_bound = c.stalled >= 0.5;
     row.ratio = row.mpps_core / c.mpps_core.max(1e-9);
     row.director_ns_by_difference = row.worker_ns - 1e3 / c.mpps_core.max(1e-9);
+    // One run: its spread is its value (`repeat::merge` widens it over runs).
+    row.director_ns_min = row.director_ns;
+    row.director_ns_max = row.director_ns;
+    row.ratio_min = row.ratio;
+    row.ratio_max = row.ratio;
+    row.mpps_core_min = row.mpps_core;
+    row.mpps_core_max = row.mpps_core;
 }
 
 /// Runs the established/mixed scenario `sc` with `n` live connections, for every size.

@@ -685,15 +685,23 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     let pop = flood(rig, plan, &workers, &pop_spec, n)?;
     let rss1 = rss_bytes();
     // Mixed: each run's new flows follow those sent before (none repeats while the table has
-    // room for them; after that they wrap onto existing entries).
+    // room for them); once the room is used up they wrap onto the new flows already created
+    // (their SYNs then meet existing connections: never a flow the table has no room for).
     let mut used_new = 0u64;
     let pattern = |used_new: u64| match sc {
-        Scenario::Mixed => Pattern::Mixed {
-            order: order.clone(),
-            first_new: n + used_new.min(plan.mixed_new),
-            span: plan.mixed_new.saturating_sub(used_new).max(1),
-            every: 10,
-        },
+        Scenario::Mixed => {
+            let (first_new, span) = if used_new < plan.mixed_new {
+                (n + used_new, plan.mixed_new - used_new)
+            } else {
+                (n, plan.mixed_new.max(1))
+            };
+            Pattern::Mixed {
+                order: order.clone(),
+                first_new,
+                span,
+                every: 10,
+            }
+        }
         _ => Pattern::Established {
             order: order.clone(),
         },

@@ -11,7 +11,7 @@
 //! TUN, unresolved egress, removed destinations, UDP without checksum, ...). Every check is
 //! made before the first change, so the fall-through is always clean.
 
-use crate::dataplane::conn::{tcp_flags, Direction, FlowKey, KeyHash};
+use crate::dataplane::conn::{tcp_flags, ConnIdx, Direction, FlowKey, KeyHash};
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{apply_load, Class, Ctx, Pipeline};
 use crate::model::ForwardMethod;
@@ -80,9 +80,7 @@ impl<P: PacketBuf> Pipeline<P> {
         false
     }
 
-    /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`): rewritten
-    /// for its real server, the output port; or `None` with the packet untouched and no state
-    /// changed, for the full path.
+    /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`).
     #[inline(always)]
     pub(crate) fn established_inbound(
         &mut self,
@@ -90,20 +88,29 @@ impl<P: PacketBuf> Pipeline<P> {
         p: &Plain,
         hash: KeyHash,
         ctx: &Ctx,
-    ) -> Option<u16> {
+    ) -> Fast {
         let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
-        let idx = self.conns.lookup_in_hashed(&key, hash)?;
-        let conn = self.conns.get(idx)?;
+        let Some(idx) = self.conns.lookup_in_hashed(&key, hash) else {
+            return Fast::Unknown;
+        };
+        let Some(conn) = self.conns.get(idx) else {
+            return Fast::Unknown;
+        };
         let (dest_id, fwd, daddr, dport) =
             (conn.dest_id(), conn.forward(), conn.daddr(), conn.dport());
-        let (dsvc, dest) = ctx.snap.dest(dest_id)?;
-        let (route, mac) =
+        let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
+            return Fast::Known(idx);
+        };
+        let Some((route, mac)) =
             self.egress_cache
-                .get(daddr, ctx.net.routes.id(), ctx.neigh.generation())?;
+                .get(daddr, ctx.net.routes.id(), ctx.neigh.generation())
+        else {
+            return Fast::Known(idx);
+        };
         let len = pkt.len() as u64;
         let frame = pkt.data_mut();
         if frame.len() < plain::L4 {
-            return None; // parse_plain saw more; never taken
+            return Fast::Known(idx); // parse_plain saw more; never taken
         }
         // The rewrite comes first: it is the last thing that can decline.
         let rewritten = match fwd {
@@ -114,7 +121,7 @@ impl<P: PacketBuf> Pipeline<P> {
             ForwardMethod::Tunnel => false,
         };
         if !rewritten {
-            return None;
+            return Fast::Known(idx);
         }
         if let Some(macs) = frame.first_chunk_mut::<12>() {
             macs[..6].copy_from_slice(&mac);
@@ -128,12 +135,10 @@ impl<P: PacketBuf> Pipeline<P> {
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
         self.counters.fast_path_packets.inc();
-        Some(route.port)
+        Fast::Tx(route.port)
     }
 
-    /// Pass 2 of the fast path for a NAT reply `pkt` (parsed as `p`, reply key hash
-    /// `hash`): rewritten for the client, the output port; or `None` with the packet
-    /// untouched and no state changed, for the full path.
+    /// Pass 2 of the fast path for a NAT reply `pkt` (parsed as `p`, reply key hash `hash`).
     #[inline(always)]
     pub(crate) fn established_reply(
         &mut self,
@@ -141,23 +146,34 @@ impl<P: PacketBuf> Pipeline<P> {
         p: &Plain,
         hash: KeyHash,
         ctx: &Ctx,
-    ) -> Option<u16> {
+    ) -> Fast {
         let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
-        let idx = self.conns.lookup_reply_hashed(&key, hash)?;
-        let conn = self.conns.get(idx)?;
+        let Some(idx) = self.conns.lookup_reply_hashed(&key, hash) else {
+            return Fast::Unknown;
+        };
+        let Some(conn) = self.conns.get(idx) else {
+            return Fast::Unknown;
+        };
         let (dest_id, vaddr, vport) = (conn.dest_id(), conn.vaddr(), conn.vport());
-        let (svc, dest) = ctx.snap.dest(dest_id)?;
-        let route = ctx.net.routes.lookup(p.dst)?;
-        let (_, mac) =
+        let Some((svc, dest)) = ctx.snap.dest(dest_id) else {
+            return Fast::Known(idx);
+        };
+        let Some(route) = ctx.net.routes.lookup(p.dst) else {
+            return Fast::Known(idx);
+        };
+        let Some((_, mac)) =
             self.hop_cache
-                .get(route.next_hop, ctx.net.routes.id(), ctx.neigh.generation())?;
+                .get(route.next_hop, ctx.net.routes.id(), ctx.neigh.generation())
+        else {
+            return Fast::Known(idx);
+        };
         let len = pkt.len() as u64;
         let frame = pkt.data_mut();
-        if frame.len() < plain::L4 || !plain::dnat_ready(frame, p) {
-            return None;
-        }
-        if !plain::snat(frame, p, vaddr, vport) {
-            return None;
+        if frame.len() < plain::L4
+            || !plain::dnat_ready(frame, p)
+            || !plain::snat(frame, p, vaddr, vport)
+        {
+            return Fast::Known(idx);
         }
         if let Some(macs) = frame.first_chunk_mut::<12>() {
             macs[..6].copy_from_slice(&mac);
@@ -170,6 +186,20 @@ impl<P: PacketBuf> Pipeline<P> {
         dest.stats.slot(self.worker).count_out(len);
         svc.stats.slot(self.worker).count_out(len);
         self.counters.fast_path_packets.inc();
-        Some(route.port)
+        Fast::Tx(route.port)
     }
+}
+
+/// What pass 2 of the fast path did with a packet. Unless it is `Tx`, the packet is untouched
+/// and no state changed.
+#[derive(Clone, Copy)]
+pub(crate) enum Fast {
+    /// Forwarded: transmit on this port.
+    Tx(u16),
+    /// Its connection is this one, but the fast path does not forward it (TUN, an egress
+    /// to resolve, a removed destination, UDP without checksum): the full path's handling of
+    /// a known connection takes it from here.
+    Known(ConnIdx),
+    /// No connection: the full path decides (a new UDP flow, a drop).
+    Unknown,
 }

@@ -18,6 +18,7 @@ use crate::dataplane::conn::{
 };
 use crate::dataplane::drop::{Drop, PipelineDrop};
 use crate::dataplane::egress_cache::EgressCache;
+use crate::dataplane::fastpath::Fast;
 use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue, Resolution};
 use crate::dataplane::netstate::NetState;
 use crate::dataplane::packet::PacketBuf;
@@ -402,14 +403,39 @@ impl<P: PacketBuf> Pipeline<P> {
         ctx: &Ctx,
         steered: bool,
     ) -> Action<P> {
-        let (fast, p) = match class {
-            Class::Plain { hash, p } => (self.established_inbound(&mut pkt, p, *hash, ctx), p),
-            Class::PlainReply { hash, p } => (self.established_reply(&mut pkt, p, *hash, ctx), p),
+        let (fast, p, reply) = match class {
+            Class::Plain { hash, p } => {
+                (self.established_inbound(&mut pkt, p, *hash, ctx), p, false)
+            }
+            Class::PlainReply { hash, p } => {
+                (self.established_reply(&mut pkt, p, *hash, ctx), p, true)
+            }
             _ => return self.act_full(pkt, in_port, meta, *class, ctx, steered),
         };
         match fast {
-            Some(port) => Action::Tx(port, pkt),
-            None => self.act_reclassified(pkt, p, in_port, ctx, steered),
+            Fast::Tx(port) => Action::Tx(port, pkt),
+            Fast::Known(idx) => self.act_known(pkt, p, idx, reply, in_port, ctx),
+            Fast::Unknown => self.act_reclassified(pkt, p, in_port, ctx, steered),
+        }
+    }
+
+    /// The full path's handling of a packet of known connection `idx` (a reply if `reply`)
+    /// that the fast path found but did not forward (untouched).
+    #[inline(never)]
+    fn act_known(
+        &mut self,
+        pkt: P,
+        p: &Plain,
+        idx: ConnIdx,
+        reply: bool,
+        in_port: u16,
+        ctx: &Ctx,
+    ) -> Action<P> {
+        let meta = crate::wire::plain::meta(pkt.data(), p);
+        if reply {
+            self.reply_known(pkt, &meta, idx, ctx)
+        } else {
+            self.inbound_known(pkt, &meta, idx, in_port, ctx)
         }
     }
 
@@ -494,13 +520,13 @@ impl<P: PacketBuf> Pipeline<P> {
             }
         }
         let (idx, fresh) = match found {
-            Some(i) => (i, None),
+            Some(i) => return self.inbound_known(pkt, meta, i, in_port, ctx),
             None => {
                 if tcp && !syn {
                     return Action::Drop(PipelineDrop::NoConnection.into(), pkt);
                 }
                 match self.new_conn(meta, svc, src, dst, ctx) {
-                    Ok((i, d)) => (i, Some(d)),
+                    Ok((i, d)) => (i, d),
                     Err(PipelineDrop::NoDestination) => {
                         self.counters.conns_refused.inc();
                         return self.reject_unreachable(pkt, meta, in_port, ctx);
@@ -512,23 +538,39 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(conn) = self.conns.get(idx) else {
             return Action::Drop(PipelineDrop::NoConnection.into(), pkt);
         };
+        let (fwd, daddr, dport) = (conn.forward(), conn.daddr(), conn.dport());
+        // Created by this packet, already in the state it moves the connection to and bound
+        // as such (`ConnTable::insert_first`).
+        let dest = fresh;
+        let len = pkt.len() as u64;
+        dest.stats.slot(self.worker).count_in(len);
+        svc.stats.slot(self.worker).count_in(len);
+        self.forward(pkt, meta, fwd, daddr, dport, in_port, ctx, false)
+    }
+
+    /// The rest of [`Pipeline::inbound`] for a packet of the existing connection `idx`: its
+    /// state, counts and forwarding. The fast path hands over here what it found but does not
+    /// forward itself (TUN, an egress to resolve, ...).
+    pub(crate) fn inbound_known(
+        &mut self,
+        pkt: P,
+        meta: &PacketMeta,
+        idx: ConnIdx,
+        in_port: u16,
+        ctx: &Ctx,
+    ) -> Action<P> {
+        let Some(conn) = self.conns.get(idx) else {
+            return Action::Drop(PipelineDrop::NoConnection.into(), pkt);
+        };
         let (dest_id, fwd, daddr, dport) =
             (conn.dest_id(), conn.forward(), conn.daddr(), conn.dport());
-        let (dsvc, dest) = match fresh {
-            // Created by this packet, already in the state it moves the connection to and
-            // bound as such (`ConnTable::insert_first`).
-            Some(d) => (svc, d),
-            None => {
-                let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
-                    return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
-                };
-                let load = self
-                    .conns
-                    .on_packet_load(idx, Direction::Input, flags, ctx.now_s);
-                apply_load(&dest.load, load);
-                (dsvc, dest)
-            }
+        let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
+            return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
         };
+        let load = self
+            .conns
+            .on_packet_load(idx, Direction::Input, meta.tcp_flags, ctx.now_s);
+        apply_load(&dest.load, load);
         let len = pkt.len() as u64;
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
@@ -663,13 +705,28 @@ impl<P: PacketBuf> Pipeline<P> {
     /// Real server -> client in VS/NAT (IPVS's ip_vs_out + SNAT), `hash` being its reply
     /// key's.
     #[inline(always)]
-    fn reply(&mut self, mut pkt: P, meta: &PacketMeta, hash: KeyHash, ctx: &Ctx) -> Action<P> {
+    fn reply(&mut self, pkt: P, meta: &PacketMeta, hash: KeyHash, ctx: &Ctx) -> Action<P> {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (meta.src, meta.dst) else {
             return Action::Drop(crate::wire::DropReason::AddressFamily.into(), pkt);
         };
         let key = FlowKey::new(meta.proto, src, meta.src_port, dst, meta.dst_port);
         let Some(idx) = self.conns.lookup_reply_hashed(&key, hash) else {
             return Action::Drop(PipelineDrop::NoConnection.into(), pkt);
+        };
+        self.reply_known(pkt, meta, idx, ctx)
+    }
+
+    /// The rest of [`Pipeline::reply`] for a reply of the existing connection `idx` (the fast
+    /// path hands over here what it found but does not forward itself).
+    pub(crate) fn reply_known(
+        &mut self,
+        mut pkt: P,
+        meta: &PacketMeta,
+        idx: ConnIdx,
+        ctx: &Ctx,
+    ) -> Action<P> {
+        let IpAddr::V4(dst) = meta.dst else {
+            return Action::Drop(crate::wire::DropReason::AddressFamily.into(), pkt);
         };
         let Some(conn) = self.conns.get(idx) else {
             return Action::Drop(PipelineDrop::NoConnection.into(), pkt);

@@ -48,17 +48,17 @@ impl<P: PacketBuf> Pipeline<P> {
     fn classify_plain_fast(&self, p: &Plain, ctx: &Ctx, steered: bool, class: &mut Class) -> bool {
         let p = *p;
         // A SYN may schedule (or reuse a TIME_WAIT entry): the full path's work.
-        if p.tcp_flags & tcp_flags::SYN != 0 && p.proto == 6 {
+        if p.tcp_flags() & tcp_flags::SYN != 0 && p.proto() == 6 {
             return false;
         }
-        let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
+        let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
         // The full path's order: a VIP first, then a NAT real server's reply.
         if ctx
             .snap
-            .service_for(p.proto, IpAddr::V4(p.dst), p.dport)
+            .service_for(p.proto(), IpAddr::V4(p.dst()), p.dport())
             .is_some()
         {
-            *class = match self.foreign_owner(IpAddr::V4(p.src), p.sport, steered) {
+            *class = match self.foreign_owner(IpAddr::V4(p.src()), p.sport(), steered) {
                 Some(o) => Class::Redirect(o),
                 None => Class::Plain {
                     hash: self.conns.hash_in(&key),
@@ -67,8 +67,11 @@ impl<P: PacketBuf> Pipeline<P> {
             };
             return true;
         }
-        if ctx.snap.is_masq_source(p.proto, IpAddr::V4(p.src), p.sport) {
-            *class = match self.foreign_owner(IpAddr::V4(p.dst), p.dport, steered) {
+        if ctx
+            .snap
+            .is_masq_source(p.proto(), IpAddr::V4(p.src()), p.sport())
+        {
+            *class = match self.foreign_owner(IpAddr::V4(p.dst()), p.dport(), steered) {
                 Some(o) => Class::Redirect(o),
                 None => Class::PlainReply {
                     hash: self.conns.hash_reply(&key),
@@ -89,7 +92,7 @@ impl<P: PacketBuf> Pipeline<P> {
         hash: KeyHash,
         ctx: &Ctx,
     ) -> Fast {
-        let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
+        let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
         let Some(idx) = self.conns.lookup_in_hashed(&key, hash) else {
             return Fast::Unknown;
         };
@@ -130,7 +133,7 @@ impl<P: PacketBuf> Pipeline<P> {
         // From here on the packet is forwarded, as the full path would: its state and counts.
         let load = self
             .conns
-            .on_packet_load(idx, Direction::Input, p.tcp_flags, ctx.now_s);
+            .on_packet_load(idx, Direction::Input, p.tcp_flags(), ctx.now_s);
         apply_load(&dest.load, load);
         dest.stats.slot(self.worker).count_in(len);
         dsvc.stats.slot(self.worker).count_in(len);
@@ -147,7 +150,7 @@ impl<P: PacketBuf> Pipeline<P> {
         hash: KeyHash,
         ctx: &Ctx,
     ) -> Fast {
-        let key = FlowKey::new(p.proto, p.src, p.sport, p.dst, p.dport);
+        let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
         let Some(idx) = self.conns.lookup_reply_hashed(&key, hash) else {
             return Fast::Unknown;
         };
@@ -158,7 +161,7 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some((svc, dest)) = ctx.snap.dest(dest_id) else {
             return Fast::Known(idx);
         };
-        let Some(route) = ctx.net.routes.lookup(p.dst) else {
+        let Some(route) = ctx.net.routes.lookup(p.dst()) else {
             return Fast::Known(idx);
         };
         let Some((_, mac)) =
@@ -181,7 +184,7 @@ impl<P: PacketBuf> Pipeline<P> {
         }
         let load = self
             .conns
-            .on_packet_load(idx, Direction::Output, p.tcp_flags, ctx.now_s);
+            .on_packet_load(idx, Direction::Output, p.tcp_flags(), ctx.now_s);
         apply_load(&dest.load, load);
         dest.stats.slot(self.worker).count_out(len);
         svc.stats.slot(self.worker).count_out(len);

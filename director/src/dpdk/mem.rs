@@ -27,14 +27,15 @@ pub fn prefetch<T>(r: &T) {
     prefetch_addr((r as *const T).cast::<u8>());
 }
 
-/// Like [`prefetch`], for every cache line `r` spans (a 56-byte value at a random offset
-/// straddles two lines three times in four).
+/// Like [`prefetch`], for every cache line `r` spans (one for a line-aligned value of at
+/// most 64 bytes, two for one that straddles a line boundary).
 #[inline(always)]
 pub fn prefetch_all<T>(r: &T) {
     let first = (r as *const T).cast::<u8>();
     prefetch_addr(first);
-    if std::mem::size_of::<T>() > 1 {
-        prefetch_addr(first.wrapping_add(std::mem::size_of::<T>() - 1));
+    let last = first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
+    if (first as usize) / 64 != (last as usize) / 64 {
+        prefetch_addr(last);
     }
 }
 

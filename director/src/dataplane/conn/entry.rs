@@ -68,11 +68,15 @@ impl ConnState {
     }
 }
 
-/// One connection or persistence template (IPVS's `struct ip_vs_conn`): 56 bytes for IPv4.
+/// One connection or persistence template (IPVS's `struct ip_vs_conn`): 56 bytes of fields
+/// for IPv4, aligned to a 64-byte cache line so that a lookup loads one line, not two (a
+/// 56-byte entry at a random slot straddles two lines three times in four; at 1 M
+/// connections the profile showed the prefetches waiting for free miss buffers).
 ///
 /// For a template the "client" is the masked client network with port 0 and the "virtual"
 /// side is the service (or the fwmark as an address, with protocol 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(64))]
 pub struct Conn<A: ConnAddr> {
     pub(super) caddr: A,
     pub(super) vaddr: A,

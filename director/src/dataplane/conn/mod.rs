@@ -3,7 +3,8 @@
 //! - [`key`]: the address type ([`ConnAddr`]: IPv4 now, IPv6 later) and [`FlowKey`].
 //! - [`tcp_state`]: the IPVS TCP state machine, [`Direction`], [`Timeouts`].
 //! - [`timer`]: the hashed timer wheel threaded through the table's entries.
-//! - [`entry`]: one entry, [`Conn`] (56 bytes for IPv4), and [`ConnIdx`].
+//! - [`entry`]: one entry, [`Conn`] (56 bytes of fields for IPv4 in a 64-byte line), and
+//!   [`ConnIdx`].
 //! - [`table`]: [`ConnTable`] (slab + key index + wheel), [`KeyHash`] for staged lookups.
 //! - `pending`: the NAT reply keys of the newest connections, on their way into the index.
 //! - [`persist`]: persistence templates.
@@ -21,9 +22,10 @@
 //!
 //! Times are whole seconds from any monotonic origin the worker chooses (`u32`).
 //!
-//! Memory: a 56-byte IPv4 entry plus 32 bytes of index (four 8-byte slots per entry: both
-//! keys of a NAT connection at a load of one half) come to 88 bytes per connection at 1M
-//! capacity, on 2 MiB pages (`tests/conn_memory.rs`).
+//! Memory: a 64-byte IPv4 entry (one cache line: a lookup loads one line of it) plus 32
+//! bytes of index (four 8-byte slots per entry: both keys of a NAT connection at a load of
+//! one half) come to 96-98 bytes per connection at 1M capacity, on 2 MiB pages
+//! (`tests/conn_memory.rs`).
 
 mod check;
 pub mod entry;

@@ -301,10 +301,36 @@ impl<P: PacketBuf> Pipeline<P> {
                         self.conns.prefetch_entry(h);
                     }
                 }
-                if let Some(pkt) = st.pkts[i].take() {
+                if let Some(mut pkt) = st.pkts[i].take() {
                     let port = st.ports[i];
-                    let a = self.act(pkt, port, &st.metas[i], &st.classes[i], ctx, steered);
-                    done(a, port);
+                    // `act`, with the fast path's transmit handed to `done` where it is
+                    // decided: an Action built there stays in registers, one returned through
+                    // `act`'s branches is copied through memory (a store-forwarding stall,
+                    // 8 % of the worker's profile).
+                    let (fast, p, reply) = match &st.classes[i] {
+                        Class::Plain { hash, p } => {
+                            (self.established_inbound(&mut pkt, p, *hash, ctx), p, false)
+                        }
+                        Class::PlainReply { hash, p } => {
+                            (self.established_reply(&mut pkt, p, *hash, ctx), p, true)
+                        }
+                        c => {
+                            done(
+                                self.act_full(pkt, port, &st.metas[i], *c, ctx, steered),
+                                port,
+                            );
+                            continue;
+                        }
+                    };
+                    match fast {
+                        Fast::Tx(out) => done(Action::Tx(out, pkt), port),
+                        Fast::Known(idx) => {
+                            done(self.act_known(pkt, p, idx, reply, port, ctx), port)
+                        }
+                        Fast::Unknown => {
+                            done(self.act_reclassified(pkt, p, port, ctx, steered), port)
+                        }
+                    }
                 }
             }
             if n < STAGE {

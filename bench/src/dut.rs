@@ -248,10 +248,6 @@ pub fn passthrough(
     eal::unregister_thread();
 }
 
-/// Packets whose data the worker loop prefetches before processing a burst (mirrored here so
-/// the probe's pipeline calls see the same cache state as the worker's).
-pub const WORKER_PREFETCH: usize = director::dataplane::worker::RX_PREFETCH;
-
 /// The pass-through loop with the director's pipeline in the middle and the TSC read around
 /// the pipeline's work on each burst. Runs on the calling thread until `stop`; returns the
 /// pipeline.
@@ -289,13 +285,9 @@ pub fn probe(
                 continue;
             }
             work += n;
-            // As the worker does before its pipeline calls: the byte count reads every mbuf
-            // header, and the first packets' data is prefetched.
-            let bytes: usize = b.as_slice().iter().map(|m| m.len()).sum();
+            // As the worker does before its pipeline calls.
+            let bytes = director::dataplane::worker::prepare_burst(b.as_slice());
             stats.bytes.fetch_add(bytes as u64, Relaxed);
-            for m in b.as_slice().iter().take(WORKER_PREFETCH) {
-                m.prefetch();
-            }
             let mut dropped = 0u64;
             let t0 = dpdk::tsc();
             // The worker's own burst path (classify + prefetch, then act in order).

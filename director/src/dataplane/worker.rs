@@ -164,21 +164,7 @@ impl Worker {
                 work += n;
                 let port = self.rx[q].port_id();
                 counters.rx_packets.add(n as u64);
-                // One pass over the mbuf headers: count the bytes and start loading every
-                // frame's headers (received by another core or the NIC: a miss each), so
-                // that they arrive while the pipeline classifies the first frames.
-                let mut bytes = 0usize;
-                for m in rx.as_slice().iter().take(RX_PREFETCH) {
-                    m.prefetch();
-                    bytes += m.len();
-                }
-                bytes += rx
-                    .as_slice()
-                    .iter()
-                    .skip(RX_PREFETCH)
-                    .map(|m| m.len())
-                    .sum::<usize>();
-                counters.rx_bytes.add(bytes as u64);
+                counters.rx_bytes.add(prepare_burst(rx.as_slice()) as u64);
                 let (tx, rings) = (&mut self.tx, &self.shared.rings);
                 self.pipeline.process_burst(
                     rx.drain().map(|m| (m, port)),
@@ -242,6 +228,25 @@ impl Worker {
         flush(&mut out, &mut self.tx, &self.shared.rings, &counters);
         self.pipeline
     }
+}
+
+/// Readies a received burst for the pipeline and returns its bytes: every mbuf and frame
+/// filled by another core or the NIC is a cache miss on first touch, so all mbuf headers are
+/// prefetched first, then (reading them for the byte count) the first [`RX_PREFETCH`] frames,
+/// and the loads overlap instead of queueing behind the pipeline's first reads.
+#[inline]
+pub fn prepare_burst(burst: &[Mbuf]) -> usize {
+    for m in burst {
+        m.prefetch_header();
+    }
+    let mut bytes = 0usize;
+    for (i, m) in burst.iter().enumerate() {
+        if i < RX_PREFETCH {
+            m.prefetch();
+        }
+        bytes += m.len();
+    }
+    bytes
 }
 
 /// TSC ticks to nanoseconds without a division per loop iteration: `ticks * mult >> 32`,

@@ -207,6 +207,13 @@ impl Mbuf {
         self.raw_mut().ol_flags = flags;
     }
 
+    /// Prefetches the mbuf's own first cache line (lengths, data offset, buffer address): an
+    /// mbuf filled by another core or the NIC is a miss on first touch.
+    #[inline]
+    pub fn prefetch_header(&self) {
+        crate::dpdk::mem::prefetch(self.raw());
+    }
+
     /// Prefetches the first cache line of the packet data (do it a few packets ahead).
     #[inline]
     pub fn prefetch(&self) {

@@ -266,9 +266,12 @@ pub fn probe(
     let start = dpdk::tsc();
     let mut b = MbufBurst::new();
     let mut out: Vec<MbufBurst> = tx.iter().map(|_| MbufBurst::new()).collect();
+    // As the worker: cached handles, one pointer comparison per load.
+    let mut snap_cache = arc_swap::Cache::new(Arc::clone(&env.snapshot));
+    let mut neigh_cache = arc_swap::Cache::new(Arc::clone(&env.neigh));
     while !stop.load(Relaxed) {
-        let snap = env.snapshot.load();
-        let neigh = env.neigh.load();
+        let snap = snap_cache.load();
+        let neigh = neigh_cache.load();
         let now_ns =
             (u128::from(dpdk::tsc().wrapping_sub(start)) * 1_000_000_000 / u128::from(hz)) as u64;
         let ctx = Ctx {

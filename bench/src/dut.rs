@@ -275,9 +275,9 @@ pub fn probe(
         let now_ns =
             (u128::from(dpdk::tsc().wrapping_sub(start)) * 1_000_000_000 / u128::from(hz)) as u64;
         let ctx = Ctx {
-            snap: &snap,
+            snap,
             net: &env.net,
-            neigh: &neigh,
+            neigh,
             now_s: (now_ns / 1_000_000_000) as u32,
             now_ns,
         };

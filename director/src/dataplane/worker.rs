@@ -154,9 +154,9 @@ impl Worker {
             let neigh = neigh_cache.load();
             let now_ns = clock.ns(dpdk::tsc().wrapping_sub(start));
             let ctx = Ctx {
-                snap: &snap,
+                snap,
                 net: &self.shared.net,
-                neigh: &neigh,
+                neigh,
                 now_s: (now_ns / 1_000_000_000) as u32,
                 now_ns,
             };

@@ -4,14 +4,16 @@
 //! transforms: the frame's own (when it parses) or a shifted one, so that transforms also
 //! face offsets that do not match the bytes. Invariants: no panic; a refusing in-place
 //! transform leaves the frame untouched; with the frame's own meta, a successful transform
-//! yields a frame that parses again; built ICMP errors parse with valid checksums.
+//! yields a frame that parses again; built ICMP errors parse with valid checksums; the fast
+//! path's fixed-offset view (`plain`) accepts only frames `parse_frame` accepts, gives the
+//! same meta, and its rewrites give the full rewrites' bytes.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use director::wire::ethernet::L2;
 use director::wire::{
-    arp_build, checksum, dr, icmp_build, icmp_nat, ipv4, nat, parse_frame, tun, DropReason,
+    arp_build, checksum, dr, icmp_build, icmp_nat, ipv4, nat, parse_frame, plain, tun, DropReason,
     MacAddr, PacketKind, PacketMeta,
 };
 use libfuzzer_sys::fuzz_target;
@@ -99,10 +101,36 @@ fn udp_meta(ttl: u8) -> PacketMeta {
     parse_frame(&frame).expect("valid UDP frame")
 }
 
+/// The fast path's view agrees with the full parser and rewrites.
+fn check_plain(frame: &[u8]) {
+    let Some(p) = plain::parse_plain(frame) else {
+        return;
+    };
+    let meta = parse_frame(frame).expect("a plain frame parses");
+    assert_eq!(plain::meta(frame, &p), meta, "plain meta differs");
+    if plain::dnat_ready(frame, &p) {
+        let (a, port) = (Ipv4Addr::new(198, 51, 100, 10), 8080);
+        let (mut fast, mut full) = (frame.to_vec(), frame.to_vec());
+        assert!(plain::dnat(&mut fast, &p, a, port));
+        nat::dnat(&mut full, &meta, IpAddr::V4(a), port).expect("full dnat");
+        assert_eq!(fast, full, "plain dnat differs");
+        let (mut fast, mut full) = (frame.to_vec(), frame.to_vec());
+        assert!(plain::snat(&mut fast, &p, a, port));
+        nat::snat(&mut full, &meta, IpAddr::V4(a), port).expect("full snat");
+        assert_eq!(fast, full, "plain snat differs");
+    }
+    let (mut fast, mut full) = (frame.to_vec(), frame.to_vec());
+    assert!(plain::forward_dr(&mut fast));
+    dr::forward(&mut full, &meta, MAC, MAC).expect("full dr");
+    full[..12].copy_from_slice(&frame[..12]);
+    assert_eq!(fast, full, "plain dr differs");
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&control, frame)) = data.split_first() else {
         return;
     };
+    check_plain(frame);
     match parse_frame(frame) {
         Ok(meta) if control & 1 == 0 => exercise(frame, &meta, true),
         Ok(mut meta) => {

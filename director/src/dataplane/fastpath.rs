@@ -6,10 +6,13 @@
 //! fewer steps: fixed offsets instead of the full parse, cached egresses instead of the
 //! neighbour table (and, inbound, the route lookup).
 //!
-//! Anything else falls through to the full path with the frame untouched and no state
-//! changed: the full parser classifies it again and decides (new connections and SYNs,
-//! TUN, unresolved egress, removed destinations, UDP without checksum, ...). Every check is
-//! made before the first change, so the fall-through is always clean.
+//! Anything else goes to the full path with the frame untouched and no state changed. A SYN
+//! or a packet without a connection is classified by the full path from the same fields
+//! (`plain::meta`, no second parse); a packet whose connection was found but that the fast
+//! path does not forward itself (TUN, an egress to resolve, a removed destination, UDP
+//! without checksum) goes to the full path's known-connection tail (`Pipeline::inbound_known`,
+//! `Pipeline::reply_known`), so its connection is not looked up twice. Every check is made
+//! before the first change, so the hand-over is always clean.
 
 use crate::dataplane::conn::{tcp_flags, ConnIdx, Direction, FlowKey, KeyHash};
 use crate::dataplane::packet::PacketBuf;

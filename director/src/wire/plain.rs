@@ -7,7 +7,7 @@
 //! (802.1Q tags, IP options, fragments, TTL <= 1, other protocols, bad lengths or checksum),
 //! gets `None` and goes to the full parser, which decides and counts. [`dnat`] and
 //! [`forward_dr`] are the VS/NAT and VS/DR rewrites of such a frame: the same bytes as
-//! [`nat::dnat`] and [`dr::forward`] produce ([`snat`]: [`nat::snat`]).
+//! [`nat::dnat`] and [`dr::forward`](super::dr::forward) produce ([`snat`]: [`nat::snat`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -269,6 +269,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_ack_keeps_established_in_every_table() {
+        // ConnTable's step takes this shortcut without the tables (PSH, URG, ECE, CWR may
+        // ride along).
+        for table in [StateTable::Input, StateTable::Output, StateTable::InputOnly] {
+            for extra in [0u8, 0x08, 0x20, 0x28, 0x40, 0x80] {
+                assert_eq!(
+                    next_state(table, tcp_flags::ACK | extra, TcpState::Established),
+                    TcpState::Established,
+                    "{table:?} flags {extra:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn flag_priority_is_rst_syn_fin_ack() {
         let t = StateTable::Input;
         // RST wins over everything.

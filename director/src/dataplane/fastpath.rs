@@ -16,10 +16,10 @@
 
 use crate::dataplane::conn::{tcp_flags, ConnIdx, Direction, FlowKey, KeyHash};
 use crate::dataplane::packet::PacketBuf;
-use crate::dataplane::pipeline::{apply_load, Class, Ctx, Pipeline};
+use crate::dataplane::pipeline::{Class, Ctx, Pipeline};
 use crate::model::ForwardMethod;
 use crate::wire::plain::{self, Plain};
-use crate::wire::PacketMeta;
+use crate::wire::{ethernet, MacAddr, PacketMeta};
 use std::net::IpAddr;
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -115,31 +115,28 @@ impl<P: PacketBuf> Pipeline<P> {
         };
         let len = pkt.len() as u64;
         let frame = pkt.data_mut();
-        if frame.len() < plain::L4 {
-            return Fast::Known(idx); // parse_plain saw more; never taken
-        }
-        // The rewrite comes first: it is the last thing that can decline.
+        // The rewrite comes first: it is the last thing that can decline (it writes nothing
+        // then, e.g. for a UDP datagram without checksum).
         let rewritten = match fwd {
-            ForwardMethod::Masq => {
-                plain::dnat_ready(frame, p) && plain::dnat(frame, p, daddr, dport)
-            }
+            ForwardMethod::Masq => plain::dnat(frame, p, daddr, dport),
             ForwardMethod::Route => plain::forward_dr(frame),
             ForwardMethod::Tunnel => false,
         };
         if !rewritten {
             return Fast::Known(idx);
         }
-        if let Some(macs) = frame.first_chunk_mut::<12>() {
-            macs[..6].copy_from_slice(&mac);
-            macs[6..].copy_from_slice(&ctx.net.mac(route.port).0);
-        }
+        // parse_plain saw a whole Ethernet header: this cannot fail.
+        let _ = ethernet::set_macs(frame, ctx.net.mac(route.port), MacAddr(mac));
         // From here on the packet is forwarded, as the full path would: its state and counts.
-        let load = self
-            .conns
-            .on_packet_load(idx, Direction::Input, p.tcp_flags(), ctx.now_s);
-        apply_load(&dest.load, load);
-        dest.stats.slot(self.worker).count_in(len);
-        dsvc.stats.slot(self.worker).count_in(len);
+        self.track(
+            idx,
+            Direction::Input,
+            p.tcp_flags(),
+            dsvc,
+            dest,
+            len,
+            ctx.now_s,
+        );
         self.counters.fast_path_packets.inc();
         Fast::Tx(route.port)
     }
@@ -175,22 +172,19 @@ impl<P: PacketBuf> Pipeline<P> {
         };
         let len = pkt.len() as u64;
         let frame = pkt.data_mut();
-        if frame.len() < plain::L4
-            || !plain::dnat_ready(frame, p)
-            || !plain::snat(frame, p, vaddr, vport)
-        {
+        if !plain::snat(frame, p, vaddr, vport) {
             return Fast::Known(idx);
         }
-        if let Some(macs) = frame.first_chunk_mut::<12>() {
-            macs[..6].copy_from_slice(&mac);
-            macs[6..].copy_from_slice(&ctx.net.mac(route.port).0);
-        }
-        let load = self
-            .conns
-            .on_packet_load(idx, Direction::Output, p.tcp_flags(), ctx.now_s);
-        apply_load(&dest.load, load);
-        dest.stats.slot(self.worker).count_out(len);
-        svc.stats.slot(self.worker).count_out(len);
+        let _ = ethernet::set_macs(frame, ctx.net.mac(route.port), MacAddr(mac));
+        self.track(
+            idx,
+            Direction::Output,
+            p.tcp_flags(),
+            svc,
+            dest,
+            len,
+            ctx.now_s,
+        );
         self.counters.fast_path_packets.inc();
         Fast::Tx(route.port)
     }

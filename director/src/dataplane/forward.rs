@@ -102,6 +102,10 @@ impl<P: PacketBuf> Pipeline<P> {
     pub(crate) fn egress(&mut self, mut pkt: P, route: RouteResult, ctx: &Ctx) -> Action<P> {
         match ctx.neigh.resolve(route.port, route.next_hop) {
             Resolution::Mac(mac) => {
+                // The fast path's NAT replies find this next hop's MAC here from now on.
+                let tables = (ctx.net.routes.id(), ctx.neigh.generation());
+                self.hop_cache
+                    .put(route.next_hop, tables.0, tables.1, route, mac);
                 let src = ctx.net.mac(route.port);
                 if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, MacAddr(mac)) {
                     return Action::Drop(r.into(), pkt);

@@ -19,7 +19,7 @@ use crate::dataplane::conn::{
 use crate::dataplane::drop::{Drop, PipelineDrop};
 use crate::dataplane::egress_cache::EgressCache;
 use crate::dataplane::fastpath::Fast;
-use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue, Resolution};
+use crate::dataplane::neigh::{NeighEvent, NeighTable, PendingQueue};
 use crate::dataplane::netstate::NetState;
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::ratelimit::TokenBucket;
@@ -594,14 +594,47 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
             return Action::Drop(PipelineDrop::DestRemoved.into(), pkt);
         };
-        let load = self
-            .conns
-            .on_packet_load(idx, Direction::Input, meta.tcp_flags, ctx.now_s);
-        apply_load(&dest.load, load);
         let len = pkt.len() as u64;
-        dest.stats.slot(self.worker).count_in(len);
-        dsvc.stats.slot(self.worker).count_in(len);
+        self.track(
+            idx,
+            Direction::Input,
+            meta.tcp_flags,
+            dsvc,
+            dest,
+            len,
+            ctx.now_s,
+        );
         self.forward(pkt, meta, fwd, daddr, dport, in_port, ctx, false)
+    }
+
+    /// Feeds a packet of `len` bytes in direction `dir` to connection `idx` (state, expiry,
+    /// the destination's active/inactive counts) and counts it on its real server `dest` and
+    /// service `svc`: what every path does for a packet of a known connection it forwards.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn track(
+        &mut self,
+        idx: ConnIdx,
+        dir: Direction,
+        tcp_flags: u8,
+        svc: &ServiceRt,
+        dest: &DestRt,
+        len: u64,
+        now_s: u32,
+    ) {
+        let load = self.conns.on_packet_load(idx, dir, tcp_flags, now_s);
+        apply_load(&dest.load, load);
+        let (d, s) = (dest.stats.slot(self.worker), svc.stats.slot(self.worker));
+        match dir {
+            Direction::Input => {
+                d.count_in(len);
+                s.count_in(len);
+            }
+            Direction::Output => {
+                d.count_out(len);
+                s.count_out(len);
+            }
+        }
     }
 
     /// Schedules and creates a connection (and its persistence template) in the state its
@@ -765,20 +798,18 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(route) = ctx.net.routes.lookup(dst) else {
             return Action::Drop(PipelineDrop::NoRoute.into(), pkt);
         };
-        let load = self
-            .conns
-            .on_packet_load(idx, Direction::Output, meta.tcp_flags, ctx.now_s);
-        apply_load(&dest.load, load);
         let len = pkt.len() as u64;
-        dest.stats.slot(self.worker).count_out(len);
-        svc.stats.slot(self.worker).count_out(len);
+        self.track(
+            idx,
+            Direction::Output,
+            meta.tcp_flags,
+            svc,
+            dest,
+            len,
+            ctx.now_s,
+        );
         if let Err(r) = crate::wire::nat::snat(pkt.data_mut(), meta, IpAddr::V4(vaddr), vport) {
             return Action::Drop(r.into(), pkt);
-        }
-        if let Resolution::Mac(mac) = ctx.neigh.resolve(route.port, route.next_hop) {
-            let tables = (ctx.net.routes.id(), ctx.neigh.generation());
-            self.hop_cache
-                .put(route.next_hop, tables.0, tables.1, route, mac);
         }
         self.egress(pkt, route, ctx)
     }

@@ -75,8 +75,8 @@ fn translate(
         meta.frame_end(),
     );
     let done = match meta.kind {
-        PacketKind::Tcp => rewrite::<{ tcp::CHECKSUM_END }>(frame, at, side, new_addr, new_port),
-        PacketKind::Udp => rewrite::<{ udp::HEADER_LEN }>(frame, at, side, new_addr, new_port),
+        PacketKind::Tcp => rewrite_l4(frame, false, at, side, new_addr, new_port),
+        PacketKind::Udp => rewrite_l4(frame, true, at, side, new_addr, new_port),
         _ => false,
     };
     if done {
@@ -150,6 +150,23 @@ fn rewrite<const L4_LEN: usize>(
     true
 }
 
+/// [`rewrite`] for a UDP datagram (`udp`) or a TCP segment.
+#[inline(always)]
+fn rewrite_l4(
+    frame: &mut [u8],
+    udp: bool,
+    at: (usize, usize, usize),
+    side: Side,
+    new_addr: Ipv4Addr,
+    new_port: u16,
+) -> bool {
+    if udp {
+        rewrite::<{ udp::HEADER_LEN }>(frame, at, side, new_addr, new_port)
+    } else {
+        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, side, new_addr, new_port)
+    }
+}
+
 /// Inbound VS/NAT of a TCP segment (`udp` false) or UDP datagram whose IPv4 header starts at
 /// `l3` and transport header at `l4`, both already checked (the fast path's plain frames):
 /// [`dnat`]'s bytes. False, with nothing written, for what [`dnat`] would take its checked
@@ -164,11 +181,7 @@ pub fn dnat_at(
     new_dport: u16,
 ) -> bool {
     let at = (l3, l4, frame.len());
-    if udp {
-        rewrite::<{ udp::HEADER_LEN }>(frame, at, Side::Dst, new_daddr, new_dport)
-    } else {
-        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, Side::Dst, new_daddr, new_dport)
-    }
+    rewrite_l4(frame, udp, at, Side::Dst, new_daddr, new_dport)
 }
 
 /// Outbound VS/NAT (a reply) at fixed offsets, as [`dnat_at`]: source becomes
@@ -183,11 +196,7 @@ pub fn snat_at(
     new_sport: u16,
 ) -> bool {
     let at = (l3, l4, frame.len());
-    if udp {
-        rewrite::<{ udp::HEADER_LEN }>(frame, at, Side::Src, new_saddr, new_sport)
-    } else {
-        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, Side::Src, new_saddr, new_sport)
-    }
+    rewrite_l4(frame, udp, at, Side::Src, new_saddr, new_sport)
 }
 
 /// Everything [`rewrite`] leaves: re-checks the IPv4 header and the L4 header in the frame

@@ -87,18 +87,7 @@ impl FlowIndex {
     /// only the index.
     #[inline(always)]
     pub(super) fn first_candidate(&self, hash: u64) -> Option<u32> {
-        let t = tag(hash);
-        let mut i = self.home(t);
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY {
-                return None;
-            }
-            if (s >> 32) as u32 == t {
-                return Some(s as u32);
-            }
-            i = self.next(i);
-        }
+        self.find(hash, |_| true)
     }
 
     /// The entry of the first slot with the tag of `hash` for which `is_it(entry)` holds.

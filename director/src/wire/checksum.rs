@@ -63,6 +63,13 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// checksum makes the folded big-endian sum 0xffff: congruent to 0 and not all-zero bytes.
 #[inline]
 pub fn verify_ipv4_header(header: &[u8; 20]) -> bool {
+    let acc = header_word_sum(header);
+    acc != 0 && acc % 0xffff == 0
+}
+
+/// The five native-order 32-bit words of a 20-byte header, summed without carry loss.
+#[inline(always)]
+fn header_word_sum(header: &[u8; 20]) -> u64 {
     let word = |i: usize| {
         u64::from(u32::from_ne_bytes([
             header[i],
@@ -71,8 +78,7 @@ pub fn verify_ipv4_header(header: &[u8; 20]) -> bool {
             header[i + 3],
         ]))
     };
-    let acc = word(0) + word(4) + word(8) + word(12) + word(16);
-    acc != 0 && acc % 0xffff == 0
+    word(0) + word(4) + word(8) + word(12) + word(16)
 }
 
 /// [`checksum`] of 20 bytes (an option-less IPv4 header, checksum field zeroed), in
@@ -80,15 +86,7 @@ pub fn verify_ipv4_header(header: &[u8; 20]) -> bool {
 /// [`verify_ipv4_header`] for why the byte order does not matter), swapped back at the end.
 #[inline]
 pub fn ipv4_header_checksum(header: &[u8; 20]) -> u16 {
-    let word = |i: usize| {
-        u64::from(u32::from_ne_bytes([
-            header[i],
-            header[i + 1],
-            header[i + 2],
-            header[i + 3],
-        ]))
-    };
-    let acc = word(0) + word(4) + word(8) + word(12) + word(16);
+    let acc = header_word_sum(header);
     // 2^32 = 1 (mod 0xffff): add the high half back with end-around carry (that add cannot
     // carry again), then fold the 32 bits.
     let (acc, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);

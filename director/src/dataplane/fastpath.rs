@@ -8,13 +8,18 @@
 //!
 //! Anything else goes to the full path with the frame untouched and no state changed. A SYN
 //! or a packet without a connection is classified by the full path from the same fields
-//! (`plain::meta`, no second parse); a packet whose connection was found but that the fast
-//! path does not forward itself (TUN, an egress to resolve, a removed destination, UDP
-//! without checksum) goes to the full path's known-connection tail (`Pipeline::inbound_known`,
-//! `Pipeline::reply_known`), so its connection is not looked up twice. Every check is made
-//! before the first change, so the hand-over is always clean.
+//! (`plain::meta`, no second parse); so is one whose connection's destination was removed.
+//! A packet whose connection was found but that the fast path does not forward itself (TUN,
+//! an egress to resolve, UDP without checksum) goes to the full path's known-connection tail
+//! (`Pipeline::inbound_known`, `Pipeline::reply_known`), so its connection is not looked up
+//! twice. Every check is made before the first change, so the hand-over is always clean.
+//!
+//! The connection is looked up before any service, by the packet's tuple, in either
+//! direction (as ip_vs_in finds the connection before it looks for a service): a client's
+//! packet of an established connection costs no service lookup. `established_inbound` and
+//! `established_reply` say why each gives the full path's answer.
 
-use crate::dataplane::conn::{tcp_flags, ConnIdx, Direction, FlowKey, KeyHash};
+use crate::dataplane::conn::{tcp_flags, Candidate, ConnIdx, Direction, FlowKey, KeyHash};
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Class, Ctx, Pipeline};
 use crate::model::ForwardMethod;
@@ -39,73 +44,81 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(p) = plain::parse_plain(frame) else {
             return false;
         };
-        if !self.classify_plain_fast(&p, ctx, steered, class) {
+        if !self.classify_plain_fast(&p, steered, class) {
             *meta = plain::meta(frame, &p);
             *class = self.classify_transport(meta, ctx, steered);
         }
         true
     }
 
-    /// The fast-path part of [`Pipeline::classify_plain`].
+    /// The fast-path part of [`Pipeline::classify_plain`]: every plain frame but a TCP SYN
+    /// is looked up by its tuple in pass 2, whichever direction it goes (a connection's
+    /// inbound and reply keys hash alike): ip_vs_in's order, the connection before the
+    /// service, so an established packet costs no service lookup. A frame of neither of this
+    /// worker's endpoints (with several workers) cannot be one of its connections: the full
+    /// path classifies it (and redirects it to its owner) without a table probe.
     #[inline(always)]
-    fn classify_plain_fast(&self, p: &Plain, ctx: &Ctx, steered: bool, class: &mut Class) -> bool {
+    fn classify_plain_fast(&self, p: &Plain, steered: bool, class: &mut Class) -> bool {
         let p = *p;
         // A SYN may schedule (or reuse a TIME_WAIT entry): the full path's work.
         if p.tcp_flags() & tcp_flags::SYN != 0 && p.proto() == 6 {
             return false;
         }
+        if !steered
+            && self.n_workers > 1
+            && self
+                .foreign_owner(IpAddr::V4(p.src()), p.sport(), false)
+                .is_some()
+            && self
+                .foreign_owner(IpAddr::V4(p.dst()), p.dport(), false)
+                .is_some()
+        {
+            return false;
+        }
         let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
-        // The full path's order: a VIP first, then a NAT real server's reply.
-        if ctx
-            .snap
-            .service_for(p.proto(), IpAddr::V4(p.dst()), p.dport())
-            .is_some()
-        {
-            *class = match self.foreign_owner(IpAddr::V4(p.src()), p.sport(), steered) {
-                Some(o) => Class::Redirect(o),
-                None => Class::Plain {
-                    hash: self.conns.hash_in(&key),
-                    p,
-                },
-            };
-            return true;
-        }
-        if ctx
-            .snap
-            .is_masq_source(p.proto(), IpAddr::V4(p.src()), p.sport())
-        {
-            *class = match self.foreign_owner(IpAddr::V4(p.dst()), p.dport(), steered) {
-                Some(o) => Class::Redirect(o),
-                None => Class::PlainReply {
-                    hash: self.conns.hash_reply(&key),
-                    p,
-                },
-            };
-            return true;
-        }
-        false
+        *class = Class::Plain {
+            hash: self.conns.hash_in(&key),
+            p,
+        };
+        true
     }
 
-    /// Pass 2 of the fast path for `pkt` (parsed as `p`, inbound key hash `hash`).
+    /// Pass 2 of the fast path for `pkt` (parsed as `p`, tuple hash `hash`, `cand` the
+    /// entry pass 2 prefetched for it): looks its connection up and forwards it if it can.
+    /// The bool is true for a NAT reply (what [`Fast::Known`] is handed on as).
     #[inline(always)]
-    pub(crate) fn established_inbound(
+    pub(crate) fn established(
         &mut self,
         pkt: &mut P,
         p: &Plain,
         hash: KeyHash,
+        cand: Candidate,
         ctx: &Ctx,
-    ) -> Fast {
+    ) -> (Fast, bool) {
         let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
-        let Some(idx) = self.conns.lookup_in_hashed(&key, hash) else {
-            return Fast::Unknown;
-        };
+        match self.conns.lookup_packet(&key, hash, cand) {
+            None => (Fast::Unknown, false),
+            Some((idx, Direction::Input)) => (self.established_inbound(pkt, p, idx, ctx), false),
+            Some((idx, Direction::Output)) => (self.established_reply(pkt, p, idx, ctx), true),
+        }
+    }
+
+    /// A client's packet `pkt` (parsed as `p`) of connection `idx`.
+    ///
+    /// No service was looked up: a destination still configured means its service is (a
+    /// service keeps its address, and the connection's key was that service's), so the full
+    /// path would classify the packet inbound and find `idx`. Without its destination the
+    /// packet goes to the full path from the start ([`Fast::Unknown`]), which looks the
+    /// service up.
+    #[inline(always)]
+    fn established_inbound(&mut self, pkt: &mut P, p: &Plain, idx: ConnIdx, ctx: &Ctx) -> Fast {
         let Some(conn) = self.conns.get(idx) else {
             return Fast::Unknown;
         };
         let (dest_id, fwd, daddr, dport) =
             (conn.dest_id(), conn.forward(), conn.daddr(), conn.dport());
         let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
-            return Fast::Known(idx);
+            return Fast::Unknown;
         };
         let Some((route, mac)) =
             self.egress_cache
@@ -141,19 +154,23 @@ impl<P: PacketBuf> Pipeline<P> {
         Fast::Tx(route.port)
     }
 
-    /// Pass 2 of the fast path for a NAT reply `pkt` (parsed as `p`, reply key hash `hash`).
+    /// A NAT real server's reply `pkt` (parsed as `p`) of connection `idx`.
+    ///
+    /// The full path takes a packet for a reply only if it is not for a virtual service and
+    /// comes from a configured NAT real server: checked here too, else [`Fast::Unknown`] (a
+    /// tuple that is also an inbound key, a real server no longer NAT).
     #[inline(always)]
-    pub(crate) fn established_reply(
-        &mut self,
-        pkt: &mut P,
-        p: &Plain,
-        hash: KeyHash,
-        ctx: &Ctx,
-    ) -> Fast {
-        let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
-        let Some(idx) = self.conns.lookup_reply_hashed(&key, hash) else {
+    fn established_reply(&mut self, pkt: &mut P, p: &Plain, idx: ConnIdx, ctx: &Ctx) -> Fast {
+        if ctx
+            .snap
+            .service_for(p.proto(), IpAddr::V4(p.dst()), p.dport())
+            .is_some()
+            || !ctx
+                .snap
+                .is_masq_source(p.proto(), IpAddr::V4(p.src()), p.sport())
+        {
             return Fast::Unknown;
-        };
+        }
         let Some(conn) = self.conns.get(idx) else {
             return Fast::Unknown;
         };
@@ -197,9 +214,10 @@ pub(crate) enum Fast {
     /// Forwarded: transmit on this port.
     Tx(u16),
     /// Its connection is this one, but the fast path does not forward it (TUN, an egress
-    /// to resolve, a removed destination, UDP without checksum): the full path's handling of
-    /// a known connection takes it from here.
+    /// to resolve, UDP without checksum): the full path's handling of a known connection
+    /// takes it from here.
     Known(ConnIdx),
-    /// No connection: the full path decides (a new UDP flow, a drop).
+    /// No connection, or one the full path must classify again (its destination removed, a
+    /// reply the configuration does not call one): the full path decides.
     Unknown,
 }

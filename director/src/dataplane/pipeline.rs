@@ -13,8 +13,8 @@
 //! director itself (ARP, ICMP echo, ICMP errors).
 
 use crate::dataplane::conn::{
-    tcp_flags, Conn, ConnIdx, ConnTable, Direction, FlowKey, InsertError, KeyHash, LoadChange,
-    LoadClass, NewConn, NewTemplate, TemplateKey, Timeouts,
+    tcp_flags, Candidate, Conn, ConnIdx, ConnTable, Direction, FlowKey, InsertError, KeyHash,
+    LoadChange, LoadClass, NewConn, NewTemplate, TemplateKey, Timeouts,
 };
 use crate::dataplane::drop::{Drop, PipelineDrop};
 use crate::dataplane::egress_cache::EgressCache;
@@ -127,11 +127,10 @@ pub(crate) enum Class {
     Icmp,
     /// ARP.
     Arp,
-    /// A plain client -> virtual service frame for the fast path (`fastpath.rs`), `hash` of
-    /// its inbound key; the full path classifies it again if the fast path declines.
+    /// A plain frame (not a SYN) for the fast path (`fastpath.rs`), `hash` of its tuple (as
+    /// an inbound or a reply key alike); the full path classifies it if the fast path
+    /// declines.
     Plain { hash: KeyHash, p: Plain },
-    /// A plain NAT reply frame for the fast path, `hash` of its reply key.
-    PlainReply { hash: KeyHash, p: Plain },
 }
 
 impl Class {
@@ -139,10 +138,9 @@ impl Class {
     #[inline(always)]
     fn hash(self) -> Option<KeyHash> {
         match self {
-            Class::Inbound { hash, .. }
-            | Class::Reply { hash }
-            | Class::Plain { hash, .. }
-            | Class::PlainReply { hash, .. } => Some(hash),
+            Class::Inbound { hash, .. } | Class::Reply { hash } | Class::Plain { hash, .. } => {
+                Some(hash)
+            }
             _ => None,
         }
     }
@@ -158,6 +156,8 @@ struct Stage<P> {
     ports: [u16; STAGE],
     metas: [PacketMeta; STAGE],
     classes: [Class; STAGE],
+    /// The entry `prefetch_entry` named for each frame's key.
+    cands: [Candidate; STAGE],
 }
 
 impl<P> Stage<P> {
@@ -167,6 +167,7 @@ impl<P> Stage<P> {
             ports: [0; STAGE],
             metas: [BLANK_META; STAGE],
             classes: [Class::Icmp; STAGE],
+            cands: [Candidate::NONE; STAGE],
         })
     }
 }
@@ -288,17 +289,19 @@ impl<P: PacketBuf> Pipeline<P> {
                 n += 1;
             }
             // Pass 2: act in order, prefetching the candidate entry a few frames ahead.
+            st.cands[..n].fill(Candidate::NONE);
             if prefetch {
-                for c in &st.classes[..n.min(ENTRY_AHEAD)] {
+                for (c, cand) in st.classes[..n.min(ENTRY_AHEAD)].iter().zip(&mut st.cands) {
                     if let Some(h) = c.hash() {
-                        self.conns.prefetch_entry(h);
+                        *cand = self.conns.prefetch_entry(h);
                     }
                 }
             }
             for i in 0..n {
                 if prefetch {
-                    if let Some(h) = st.classes[..n].get(i + ENTRY_AHEAD).and_then(|c| c.hash()) {
-                        self.conns.prefetch_entry(h);
+                    let j = i + ENTRY_AHEAD;
+                    if let Some(h) = st.classes[..n].get(j).and_then(|c| c.hash()) {
+                        st.cands[j] = self.conns.prefetch_entry(h);
                     }
                 }
                 if let Some(mut pkt) = st.pkts[i].take() {
@@ -307,28 +310,21 @@ impl<P: PacketBuf> Pipeline<P> {
                     // decided: an Action built there stays in registers, one returned through
                     // `act`'s branches is copied through memory (a store-forwarding stall,
                     // 8 % of the worker's profile).
-                    let (fast, p, reply) = match &st.classes[i] {
-                        Class::Plain { hash, p } => {
-                            (self.established_inbound(&mut pkt, p, *hash, ctx), p, false)
-                        }
-                        Class::PlainReply { hash, p } => {
-                            (self.established_reply(&mut pkt, p, *hash, ctx), p, true)
-                        }
-                        c => {
-                            done(
-                                self.act_full(pkt, port, &st.metas[i], *c, ctx, steered),
-                                port,
-                            );
-                            continue;
-                        }
+                    let Class::Plain { hash, p } = st.classes[i] else {
+                        let class = st.classes[i];
+                        done(
+                            self.act_full(pkt, port, &st.metas[i], class, ctx, steered),
+                            port,
+                        );
+                        continue;
                     };
-                    match fast {
-                        Fast::Tx(out) => done(Action::Tx(out, pkt), port),
-                        Fast::Known(idx) => {
-                            done(self.act_known(pkt, p, idx, reply, port, ctx), port)
+                    match self.established(&mut pkt, &p, hash, st.cands[i], ctx) {
+                        (Fast::Tx(out), _) => done(Action::Tx(out, pkt), port),
+                        (Fast::Known(idx), reply) => {
+                            done(self.act_known(pkt, &p, idx, reply, port, ctx), port)
                         }
-                        Fast::Unknown => {
-                            done(self.act_reclassified(pkt, p, port, ctx, steered), port)
+                        (Fast::Unknown, _) => {
+                            done(self.act_reclassified(pkt, &p, port, ctx, steered), port)
                         }
                     }
                 }
@@ -430,19 +426,13 @@ impl<P: PacketBuf> Pipeline<P> {
         ctx: &Ctx,
         steered: bool,
     ) -> Action<P> {
-        let (fast, p, reply) = match class {
-            Class::Plain { hash, p } => {
-                (self.established_inbound(&mut pkt, p, *hash, ctx), p, false)
-            }
-            Class::PlainReply { hash, p } => {
-                (self.established_reply(&mut pkt, p, *hash, ctx), p, true)
-            }
-            _ => return self.act_full(pkt, in_port, meta, *class, ctx, steered),
+        let Class::Plain { hash, p } = class else {
+            return self.act_full(pkt, in_port, meta, *class, ctx, steered);
         };
-        match fast {
-            Fast::Tx(port) => Action::Tx(port, pkt),
-            Fast::Known(idx) => self.act_known(pkt, p, idx, reply, in_port, ctx),
-            Fast::Unknown => self.act_reclassified(pkt, p, in_port, ctx, steered),
+        match self.established(&mut pkt, p, *hash, Candidate::NONE, ctx) {
+            (Fast::Tx(port), _) => Action::Tx(port, pkt),
+            (Fast::Known(idx), reply) => self.act_known(pkt, p, idx, reply, in_port, ctx),
+            (Fast::Unknown, _) => self.act_reclassified(pkt, p, in_port, ctx, steered),
         }
     }
 
@@ -503,9 +493,7 @@ impl<P: PacketBuf> Pipeline<P> {
             Class::Icmp => self.icmp(pkt, meta, in_port, ctx, steered),
             Class::Arp => self.arp(pkt, meta, in_port, ctx),
             // Only `act` is given these.
-            Class::Plain { p, .. } | Class::PlainReply { p, .. } => {
-                self.act_reclassified(pkt, &p, in_port, ctx, steered)
-            }
+            Class::Plain { p, .. } => self.act_reclassified(pkt, &p, in_port, ctx, steered),
         }
     }
 

@@ -2,7 +2,7 @@
 //! what it counts as on its destination.
 
 use super::key::{ConnAddr, FlowKey};
-use super::tcp_state::TcpState;
+use super::tcp_state::{Direction, TcpState};
 use super::timer::{TimerLinks, TimerNode, NIL};
 use crate::model::{ForwardMethod, Protocol};
 
@@ -261,6 +261,22 @@ impl<A: ConnAddr> Conn<A> {
             && self.vport == k.dport
             && self.proto == k.proto
             && self.is_template() == template
+    }
+
+    /// Which of this entry's keys a packet with tuple `k` carries: its inbound key
+    /// ([`Direction::Input`]) or its NAT reply key ([`Direction::Output`]); `None` for
+    /// neither, and for a template or a vacant entry.
+    #[inline(always)]
+    pub(super) fn packet_direction(&self, k: &FlowKey<A>) -> Option<Direction> {
+        if !self.is_live() {
+            None
+        } else if self.matches_inbound(k, false) {
+            Some(Direction::Input)
+        } else if self.has_reply_key() && self.matches_reply(k) {
+            Some(Direction::Output)
+        } else {
+            None
+        }
     }
 
     #[inline(always)]

@@ -40,5 +40,7 @@ pub mod timer;
 pub use entry::{Conn, ConnIdx, ConnState, LoadClass};
 pub use key::{ConnAddr, FlowKey};
 pub use persist::{NewTemplate, TemplateKey};
-pub use table::{AdvanceStats, ConnTable, InsertError, KeyHash, LoadChange, NewConn, StateChange};
+pub use table::{
+    AdvanceStats, Candidate, ConnTable, InsertError, KeyHash, LoadChange, NewConn, StateChange,
+};
 pub use tcp_state::{tcp_flags, Direction, StateTable, TcpState, Timeouts};

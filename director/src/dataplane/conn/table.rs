@@ -33,6 +33,16 @@ const BURST_CHUNK: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyHash(u64);
 
+/// The entry a key's index slot names first ([`ConnTable::prefetch_entry`]): a guess that
+/// [`ConnTable::lookup_packet`] checks against the key before it walks the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate(u32);
+
+impl Candidate {
+    /// No guess.
+    pub const NONE: Candidate = Candidate(NIL);
+}
+
 /// Whether a state change moved the connection across the active/inactive line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadChange {
@@ -273,16 +283,67 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     /// Stage 2: reads the key's index slot and starts loading the entry it names (the one
-    /// the key most likely resolves to).
+    /// the key most likely resolves to), which comes back as a [`Candidate`] for
+    /// [`ConnTable::lookup_packet`] to try before walking the index again.
     #[inline(always)]
-    pub fn prefetch_entry(&self, h: KeyHash) {
-        if let Some(c) = self
-            .index
-            .first_candidate(h.0)
-            .and_then(|i| self.slab.get(i as usize))
-        {
-            prefetch_all(c);
+    pub fn prefetch_entry(&self, h: KeyHash) -> Candidate {
+        match self.index.first_candidate(h.0) {
+            Some(i) => {
+                if let Some(c) = self.slab.get(i as usize) {
+                    prefetch_all(c);
+                }
+                Candidate(i)
+            }
+            None => Candidate::NONE,
         }
+    }
+
+    /// The connection a packet with tuple `key` (hash `h` from [`ConnTable::hash_in`])
+    /// belongs to, and the packet's direction: [`Direction::Input`] if `key` is the
+    /// connection's inbound key, [`Direction::Output`] if it is its NAT reply key. One probe
+    /// run answers both, as the two kinds of key of a tuple hash alike.
+    ///
+    /// The same answers as [`ConnTable::lookup_in_hashed`] and
+    /// [`ConnTable::lookup_reply_hashed`] (parked reply keys first, newest first), except
+    /// where a tuple is one connection's inbound key and another's reply key at once (a real
+    /// server connecting to a virtual service from its own service port, with the VIP as a
+    /// NAT client): the caller decides that case by the configuration, as the full path does.
+    /// `cand`, from [`ConnTable::prefetch_entry`] (or [`Candidate::NONE`]), is tried before
+    /// the index: a live entry carrying `key` is the answer, inbound and reply keys being
+    /// unique among live entries.
+    #[inline(always)]
+    pub fn lookup_packet(
+        &self,
+        key: &FlowKey<A>,
+        h: KeyHash,
+        cand: Candidate,
+    ) -> Option<(ConnIdx, Direction)> {
+        let slab = &self.slab;
+        if !self.pending.is_empty() {
+            let parked = self.pending.find(h.0, |i| {
+                let c = &slab[i as usize];
+                c.has_reply_key() && c.matches_reply(key)
+            });
+            if let Some(i) = parked {
+                return Some((ConnIdx(i), Direction::Output));
+            }
+        }
+        if let Some(dir) = slab
+            .get(cand.0 as usize)
+            .and_then(|c| c.packet_direction(key))
+        {
+            return Some((ConnIdx(cand.0), dir));
+        }
+        let mut dir = Direction::Input;
+        self.index
+            .find(h.0, |i| match slab[i as usize].packet_direction(key) {
+                Some(d) => {
+                    dir = d;
+                    true
+                }
+                None => false,
+            })
+            .map(|i| (ConnIdx(i), dir))
     }
 
     /// [`ConnTable::lookup_in`] with the key's hash from [`ConnTable::hash_in`].
@@ -329,7 +390,7 @@ impl<A: ConnAddr> ConnTable<A> {
                 self.prefetch_index(*h);
             }
             for h in hashes.iter().take(keys.len()) {
-                self.prefetch_entry(*h);
+                let _ = self.prefetch_entry(*h);
             }
             for ((h, (dir, key)), o) in hashes.iter().zip(keys).zip(out.iter_mut()) {
                 *o = match dir {

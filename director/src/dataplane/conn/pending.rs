@@ -71,6 +71,12 @@ impl PendingReplies {
     /// The newest parked entry with hash `hash` for which `is_it` holds.
     #[inline(always)]
     pub(super) fn find(&self, hash: u64, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
+        // Nearly every lookup finds nothing here: compare all eight hashes at once (stale
+        // ones beyond `len` too, which only sends a lookup on to the ordered scan), without
+        // branches, so that this compiles to a couple of vector compares.
+        if !self.hash.iter().fold(false, |any, &h| any | (h == hash)) {
+            return None;
+        }
         (0..self.len).rev().find_map(|k| {
             let at = (self.head + k) % PENDING;
             (self.hash[at] == hash && is_it(self.entry[at])).then_some(self.entry[at])

@@ -310,7 +310,7 @@ impl<A: ConnAddr> ConnTable<A> {
     /// NAT client): the caller decides that case by the configuration, as the full path does.
     /// `cand`, from [`ConnTable::prefetch_entry`] (or [`Candidate::NONE`]), is tried before
     /// the index: a live entry carrying `key` is the answer, inbound and reply keys being
-    /// unique among live entries.
+    /// unique among live entries (a reply key only after the parked ones, which are newer).
     #[inline(always)]
     pub fn lookup_packet(
         &self,
@@ -319,6 +319,11 @@ impl<A: ConnAddr> ConnTable<A> {
         cand: Candidate,
     ) -> Option<(ConnIdx, Direction)> {
         let slab = &self.slab;
+        let guess = slab.get(cand.0 as usize).and_then(|c| c.packet_direction(key));
+        // An inbound key is never parked, and unique in the index: found, it is the answer.
+        if guess == Some(Direction::Input) {
+            return Some((ConnIdx(cand.0), Direction::Input));
+        }
         if !self.pending.is_empty() {
             let parked = self.pending.find(h.0, |i| {
                 let c = &slab[i as usize];
@@ -328,10 +333,7 @@ impl<A: ConnAddr> ConnTable<A> {
                 return Some((ConnIdx(i), Direction::Output));
             }
         }
-        if let Some(dir) = slab
-            .get(cand.0 as usize)
-            .and_then(|c| c.packet_direction(key))
-        {
+        if let Some(dir) = guess {
             return Some((ConnIdx(cand.0), dir));
         }
         let mut dir = Direction::Input;

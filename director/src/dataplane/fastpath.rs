@@ -24,7 +24,10 @@ use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Class, Ctx, Pipeline};
 use crate::model::ForwardMethod;
 use crate::wire::plain::{self, Plain};
-use crate::wire::{ethernet, MacAddr, PacketMeta};
+use crate::wire::{ethernet, nat, MacAddr, PacketMeta};
+
+/// Where a plain frame's IPv4 and TCP/UDP headers start.
+const PLAIN_AT: (usize, usize) = (plain::L3, plain::L4);
 use std::net::IpAddr;
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -115,8 +118,13 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(conn) = self.conns.get(idx) else {
             return Fast::Unknown;
         };
-        let (dest_id, fwd, daddr, dport) =
-            (conn.dest_id(), conn.forward(), conn.daddr(), conn.dport());
+        let (dest_id, fwd, daddr, dport, deltas) = (
+            conn.dest_id(),
+            conn.forward(),
+            conn.daddr(),
+            conn.dport(),
+            *conn.nat_deltas(),
+        );
         let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
             return Fast::Unknown;
         };
@@ -131,7 +139,9 @@ impl<P: PacketBuf> Pipeline<P> {
         // The rewrite comes first: it is the last thing that can decline (it writes nothing
         // then, e.g. for a UDP datagram without checksum).
         let rewritten = match fwd {
-            ForwardMethod::Masq => plain::dnat(frame, p, daddr, dport),
+            ForwardMethod::Masq => {
+                nat::dnat_at_with(frame, p.is_udp(), PLAIN_AT, daddr, dport, &deltas)
+            }
             ForwardMethod::Route => plain::forward_dr(frame),
             ForwardMethod::Tunnel => false,
         };
@@ -174,7 +184,12 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(conn) = self.conns.get(idx) else {
             return Fast::Unknown;
         };
-        let (dest_id, vaddr, vport) = (conn.dest_id(), conn.vaddr(), conn.vport());
+        let (dest_id, vaddr, vport, deltas) = (
+            conn.dest_id(),
+            conn.vaddr(),
+            conn.vport(),
+            *conn.nat_deltas(),
+        );
         let Some((svc, dest)) = ctx.snap.dest(dest_id) else {
             return Fast::Known(idx);
         };
@@ -189,7 +204,7 @@ impl<P: PacketBuf> Pipeline<P> {
         };
         let len = pkt.len() as u64;
         let frame = pkt.data_mut();
-        if !plain::snat(frame, p, vaddr, vport) {
+        if !nat::snat_at_with(frame, p.is_udp(), PLAIN_AT, vaddr, vport, &deltas) {
             return Fast::Known(idx);
         }
         let _ = ethernet::set_macs(frame, ctx.net.mac(route.port), MacAddr(mac));

@@ -29,6 +29,68 @@ enum Side {
     Dst,
 }
 
+/// Where [`rewrite`] takes its checksum terms from.
+#[derive(Clone, Copy)]
+enum Terms {
+    /// Computed from the fields it replaces.
+    FromPacket,
+    /// Given: `update_sum`'s deltas for the IPv4 header (TTL decrement included) and the
+    /// TCP/UDP checksum.
+    Given { ip: u32, l4: u32 },
+}
+
+/// The RFC 1624 checksum terms of one NAT connection's two rewrites, computed once when the
+/// connection is created instead of per packet: the inbound one (virtual address and port
+/// -> real server's) and the reply's (back), each for the IPv4 header (with the TTL
+/// decrement) and for the TCP/UDP checksum, folded to 16 bits.
+///
+/// The rewrites give exactly the bytes of the per-packet computation (folding a term first
+/// changes no result: a sum of terms is zero only when every term is, and a folded term is
+/// zero only when it was), provided the packet carries the addresses and ports the terms
+/// were made from, which a connection lookup guarantees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NatDeltas {
+    ip_in: u16,
+    l4_in: u16,
+    ip_out: u16,
+    l4_out: u16,
+}
+
+/// A sum of 16-bit terms folded to 16 bits with end-around carry (zero only if it was zero).
+#[inline(always)]
+fn fold_term(acc: u32) -> u16 {
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    acc as u16
+}
+
+impl NatDeltas {
+    /// All zero (a connection that is not NAT).
+    pub const ZERO: NatDeltas = NatDeltas {
+        ip_in: 0,
+        l4_in: 0,
+        ip_out: 0,
+        l4_out: 0,
+    };
+
+    /// The terms of a connection to virtual `vaddr:vport` NATed to `daddr:dport`.
+    pub fn new(vaddr: Ipv4Addr, vport: u16, daddr: Ipv4Addr, dport: u16) -> Self {
+        // The fields as `rewrite` loads them: in the CPU's byte order.
+        let addr = |a: Ipv4Addr| u32::from_ne_bytes(a.octets());
+        let port = |p: u16| u16::from_ne_bytes(p.to_be_bytes());
+        let addr_in = checksum::delta32(addr(vaddr), addr(daddr));
+        let port_in = checksum::delta16(port(vport), port(dport));
+        let addr_out = checksum::delta32(addr(daddr), addr(vaddr));
+        let port_out = checksum::delta16(port(dport), port(vport));
+        NatDeltas {
+            ip_in: fold_term(checksum::TTL_DECREMENT_NE + addr_in),
+            l4_in: fold_term(addr_in + port_in),
+            ip_out: fold_term(checksum::TTL_DECREMENT_NE + addr_out),
+            l4_out: fold_term(addr_out + port_out),
+        }
+    }
+}
+
 /// Inbound VS/NAT: destination becomes `new_daddr:new_dport` (the real server).
 #[inline]
 pub fn dnat(
@@ -75,8 +137,16 @@ fn translate(
         meta.frame_end(),
     );
     let done = match meta.kind {
-        PacketKind::Tcp => rewrite_l4(frame, false, at, side, new_addr, new_port),
-        PacketKind::Udp => rewrite_l4(frame, true, at, side, new_addr, new_port),
+        PacketKind::Tcp => rewrite_l4(
+            frame,
+            false,
+            at,
+            side,
+            new_addr,
+            new_port,
+            Terms::FromPacket,
+        ),
+        PacketKind::Udp => rewrite_l4(frame, true, at, side, new_addr, new_port, Terms::FromPacket),
         _ => false,
     };
     if done {
@@ -101,6 +171,7 @@ fn rewrite<const L4_LEN: usize>(
     side: Side,
     new_addr: Ipv4Addr,
     new_port: u16,
+    terms: Terms,
 ) -> bool {
     // The one length check: the packet `meta` describes is all there. The rest only keeps
     // the indexing in bounds whatever `meta` says.
@@ -131,17 +202,28 @@ fn rewrite<const L4_LEN: usize>(
         return false;
     }
     let new_addr = new_addr.octets();
-    let addr_delta = checksum::delta32(get_ne_u32(ip, addr_at), u32::from_ne_bytes(new_addr));
     let new_port = new_port.to_be_bytes();
-    let port_delta = checksum::delta16(get_ne_u16(l4, port_at), u16::from_ne_bytes(new_port));
-    let l4_check = checksum::update_sum(old_l4_check, port_delta + addr_delta);
+    let (ip_delta, l4_delta) = match terms {
+        Terms::FromPacket => {
+            let addr_delta =
+                checksum::delta32(get_ne_u32(ip, addr_at), u32::from_ne_bytes(new_addr));
+            let port_delta =
+                checksum::delta16(get_ne_u16(l4, port_at), u16::from_ne_bytes(new_port));
+            (
+                checksum::TTL_DECREMENT_NE + addr_delta,
+                port_delta + addr_delta,
+            )
+        }
+        Terms::Given { ip, l4 } => (ip, l4),
+    };
+    let l4_check = checksum::update_sum(old_l4_check, l4_delta);
     let l4_check = if is_udp {
         udp_nonzero(l4_check)
     } else {
         l4_check
     };
     let old_ip_check = get_ne_u16(ip, ipv4::field::CHECKSUM);
-    let ip_check = checksum::update_sum(old_ip_check, checksum::TTL_DECREMENT_NE + addr_delta);
+    let ip_check = checksum::update_sum(old_ip_check, ip_delta);
     l4[port_at..port_at + 2].copy_from_slice(&new_port);
     set_ne_u16(l4, check_at, l4_check);
     ip[ipv4::field::TTL] = ttl - 1;
@@ -159,11 +241,12 @@ fn rewrite_l4(
     side: Side,
     new_addr: Ipv4Addr,
     new_port: u16,
+    terms: Terms,
 ) -> bool {
     if udp {
-        rewrite::<{ udp::HEADER_LEN }>(frame, at, side, new_addr, new_port)
+        rewrite::<{ udp::HEADER_LEN }>(frame, at, side, new_addr, new_port, terms)
     } else {
-        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, side, new_addr, new_port)
+        rewrite::<{ tcp::CHECKSUM_END }>(frame, at, side, new_addr, new_port, terms)
     }
 }
 
@@ -181,7 +264,53 @@ pub fn dnat_at(
     new_dport: u16,
 ) -> bool {
     let at = (l3, l4, frame.len());
-    rewrite_l4(frame, udp, at, Side::Dst, new_daddr, new_dport)
+    rewrite_l4(
+        frame,
+        udp,
+        at,
+        Side::Dst,
+        new_daddr,
+        new_dport,
+        Terms::FromPacket,
+    )
+}
+
+/// [`dnat_at`] with the connection's precomputed checksum terms: the same bytes, for a
+/// packet whose destination is the `vaddr:vport` the terms were made from.
+#[inline(always)]
+pub fn dnat_at_with(
+    frame: &mut [u8],
+    udp: bool,
+    (l3, l4): (usize, usize),
+    new_daddr: Ipv4Addr,
+    new_dport: u16,
+    deltas: &NatDeltas,
+) -> bool {
+    let at = (l3, l4, frame.len());
+    let terms = Terms::Given {
+        ip: u32::from(deltas.ip_in),
+        l4: u32::from(deltas.l4_in),
+    };
+    rewrite_l4(frame, udp, at, Side::Dst, new_daddr, new_dport, terms)
+}
+
+/// [`snat_at`] with the connection's precomputed checksum terms: the same bytes, for a
+/// reply whose source is the `daddr:dport` the terms were made from.
+#[inline(always)]
+pub fn snat_at_with(
+    frame: &mut [u8],
+    udp: bool,
+    (l3, l4): (usize, usize),
+    new_saddr: Ipv4Addr,
+    new_sport: u16,
+    deltas: &NatDeltas,
+) -> bool {
+    let at = (l3, l4, frame.len());
+    let terms = Terms::Given {
+        ip: u32::from(deltas.ip_out),
+        l4: u32::from(deltas.l4_out),
+    };
+    rewrite_l4(frame, udp, at, Side::Src, new_saddr, new_sport, terms)
 }
 
 /// Outbound VS/NAT (a reply) at fixed offsets, as [`dnat_at`]: source becomes
@@ -196,7 +325,15 @@ pub fn snat_at(
     new_sport: u16,
 ) -> bool {
     let at = (l3, l4, frame.len());
-    rewrite_l4(frame, udp, at, Side::Src, new_saddr, new_sport)
+    rewrite_l4(
+        frame,
+        udp,
+        at,
+        Side::Src,
+        new_saddr,
+        new_sport,
+        Terms::FromPacket,
+    )
 }
 
 /// Everything [`rewrite`] leaves: re-checks the IPv4 header and the L4 header in the frame
@@ -400,12 +537,68 @@ mod tests {
                     meta.frame_end(),
                 );
                 fast += usize::from(match meta.kind {
-                    PacketKind::Tcp => rewrite::<18>(&mut probe, at, side, addr, port),
-                    _ => rewrite::<8>(&mut probe, at, side, addr, port),
+                    PacketKind::Tcp => {
+                        rewrite::<18>(&mut probe, at, side, addr, port, Terms::FromPacket)
+                    }
+                    _ => rewrite::<8>(&mut probe, at, side, addr, port, Terms::FromPacket),
                 });
             }
         }
         assert!(fast > 3_000, "the one-pass rewrite ran only {fast} times");
+    }
+
+    /// The precomputed terms give the per-packet computation's bytes, both ways, also for
+    /// the edge values: all-zero and all-ones addresses and ports, checksum fields 0x0000
+    /// and 0xffff.
+    #[test]
+    fn precomputed_terms_give_the_per_packet_bytes() {
+        let edge_addrs = [Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 255)];
+        let mut compared = 0;
+        for seed in 0..6_000u64 {
+            let mut frame = random_frame(seed);
+            let Ok(meta) = parse_frame(&frame) else {
+                continue;
+            };
+            let (l3, l4) = (usize::from(meta.l3_offset), usize::from(meta.l4_offset));
+            let udp = match meta.kind {
+                PacketKind::Tcp => false,
+                PacketKind::Udp => true,
+                _ => continue,
+            };
+            let check_at = l4 + if udp { 6 } else { 16 };
+            if seed % 5 == 1 && frame.len() > check_at + 1 {
+                let v = if seed % 2 == 0 { [0, 0] } else { [0xff, 0xff] };
+                frame[check_at..check_at + 2].copy_from_slice(&v);
+                frame[l3 + 10..l3 + 12].copy_from_slice(&v);
+            }
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (meta.src, meta.dst) else {
+                continue;
+            };
+            let addr = match seed % 7 {
+                0 => edge_addrs[0],
+                1 => edge_addrs[1],
+                _ => Ipv4Addr::from((seed as u32).wrapping_mul(0x9e37_79b1)),
+            };
+            let port = match seed % 11 {
+                0 => 0,
+                1 => 0xffff,
+                _ => (seed as u16).wrapping_mul(7919),
+            };
+            // Inbound: the packet's destination is the virtual side.
+            let d = NatDeltas::new(dst, meta.dst_port, addr, port);
+            let (mut want, mut got) = (frame.clone(), frame.clone());
+            let ok = dnat_at(&mut want, udp, l3, l4, addr, port);
+            assert_eq!(dnat_at_with(&mut got, udp, (l3, l4), addr, port, &d), ok);
+            assert_eq!(got, want, "seed {seed}: dnat");
+            // A reply: the packet's source is the real server, `addr:port` the virtual side.
+            let d = NatDeltas::new(addr, port, src, meta.src_port);
+            let (mut want, mut got) = (frame.clone(), frame.clone());
+            let ok = snat_at(&mut want, udp, l3, l4, addr, port);
+            assert_eq!(snat_at_with(&mut got, udp, (l3, l4), addr, port, &d), ok);
+            assert_eq!(got, want, "seed {seed}: snat");
+            compared += usize::from(ok);
+        }
+        assert!(compared > 2_000, "only {compared} rewrites compared");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::key::{ConnAddr, FlowKey};
 use super::tcp_state::{Direction, TcpState};
 use super::timer::{TimerLinks, TimerNode, NIL};
 use crate::model::{ForwardMethod, Protocol};
+use crate::wire::nat::NatDeltas;
 
 /// Entry flag bits.
 pub(super) mod flag {
@@ -68,7 +69,7 @@ impl ConnState {
     }
 }
 
-/// One connection or persistence template (IPVS's `struct ip_vs_conn`): 56 bytes of fields
+/// One connection or persistence template (IPVS's `struct ip_vs_conn`): 62 bytes of fields
 /// for IPv4, aligned to a 64-byte cache line so that a lookup loads one line, not two (a
 /// 56-byte entry at a random slot straddles two lines three times in four; at 1 M
 /// connections the profile showed the prefetches waiting for free miss buffers).
@@ -88,6 +89,8 @@ pub struct Conn<A: ConnAddr> {
     pub(super) state: u8,
     pub(super) flags: u8,
     pub(super) fwd: u8,
+    /// NAT: the checksum terms of the connection's rewrites (in the line's spare bytes).
+    pub(super) nat: NatDeltas,
     pub(super) dest_id: u32,
     pub(super) service_id: u32,
     /// Absolute second the entry expires at (the timer may be armed earlier; never later).
@@ -128,6 +131,7 @@ impl<A: ConnAddr> Conn<A> {
         state: 0,
         flags: 0,
         fwd: 0,
+        nat: NatDeltas::ZERO,
         dest_id: 0,
         service_id: 0,
         expires: 0,
@@ -167,6 +171,11 @@ impl<A: ConnAddr> Conn<A> {
     /// Real server address.
     pub fn daddr(&self) -> A {
         self.daddr
+    }
+    /// The checksum terms of a NAT connection's rewrites (zero for others, and for IPv6).
+    #[inline(always)]
+    pub fn nat_deltas(&self) -> &NatDeltas {
+        &self.nat
     }
     /// Real server port.
     pub fn dport(&self) -> u16 {

@@ -9,6 +9,8 @@ use std::fmt::Debug;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::wire::nat::NatDeltas;
+
 /// An address type the connection table can key on: 4 bytes for IPv4, 16 for IPv6.
 ///
 /// The table is generic over it so that an IPv4 entry stays compact (no 16-byte addresses).
@@ -28,6 +30,9 @@ pub trait ConnAddr: Copy + Eq + Debug + Send + Sync + 'static {
     /// Hashes a flow over this address type with the table's random `seed`.
     /// `rest` carries the ports, the protocol and the template bit.
     fn hash_flow(src: Self, dst: Self, rest: u64, seed: &[u64; 4]) -> u64;
+    /// The checksum terms of a NAT connection to virtual `vaddr:vport` on real server
+    /// `daddr:dport` ([`NatDeltas::ZERO`] where the data path computes them per packet).
+    fn nat_deltas(vaddr: Self, vport: u16, daddr: Self, dport: u16) -> NatDeltas;
 }
 
 /// 64x64 -> 128-bit multiply folded back to 64 bits (foldhash/wyhash's mixing step).
@@ -68,6 +73,10 @@ impl ConnAddr for Ipv4Addr {
         // poorly mixed when both operands' low words are nearly constant.
         folded_mul(folded_mul(addrs ^ seed[0], rest ^ seed[1]), seed[2])
     }
+
+    fn nat_deltas(vaddr: Self, vport: u16, daddr: Self, dport: u16) -> NatDeltas {
+        NatDeltas::new(vaddr, vport, daddr, dport)
+    }
 }
 
 impl ConnAddr for Ipv6Addr {
@@ -101,6 +110,10 @@ impl ConnAddr for Ipv6Addr {
         let hs = folded_mul((s as u64) ^ seed[0], ((s >> 64) as u64) ^ seed[1]);
         let hd = folded_mul((d as u64) ^ seed[2], ((d >> 64) as u64) ^ seed[3]);
         folded_mul(folded_mul(hs ^ rest, hd ^ seed[0]), seed[2])
+    }
+
+    fn nat_deltas(_: Self, _: u16, _: Self, _: u16) -> NatDeltas {
+        NatDeltas::ZERO
     }
 }
 

@@ -126,6 +126,7 @@ impl<A: ConnAddr> ConnTable<A> {
             // Templates see no packets: no reply key, no activity class.
             flags: flag::LIVE | flag::TEMPLATE,
             fwd: fwd_to_u8(new.fwd),
+            nat: crate::wire::nat::NatDeltas::ZERO,
             dest_id: new.dest_id,
             service_id: new.service_id,
             expires: now.saturating_add(new.timeout),

@@ -21,6 +21,7 @@ use super::tcp_state::{next_state, tcp_flags, Direction, StateTable, TcpState, T
 use super::timer::{TimerNode, TimerWheel, NIL};
 use crate::dpdk::mem::{prefetch, prefetch_all, HugeArray};
 use crate::model::{ForwardMethod, Protocol};
+use crate::wire::nat::NatDeltas;
 
 /// Seconds in one turn of the timer wheel; longer timeouts come around again.
 const WHEEL_SLOTS: usize = 4096;
@@ -319,7 +320,9 @@ impl<A: ConnAddr> ConnTable<A> {
         cand: Candidate,
     ) -> Option<(ConnIdx, Direction)> {
         let slab = &self.slab;
-        let guess = slab.get(cand.0 as usize).and_then(|c| c.packet_direction(key));
+        let guess = slab
+            .get(cand.0 as usize)
+            .and_then(|c| c.packet_direction(key));
         // An inbound key is never parked, and unique in the index: found, it is the answer.
         if guess == Some(Direction::Input) {
             return Some((ConnIdx(cand.0), Direction::Input));
@@ -485,6 +488,11 @@ impl<A: ConnAddr> ConnTable<A> {
             state: TcpState::None as u8,
             flags,
             fwd: fwd_to_u8(new.fwd),
+            nat: if nat {
+                A::nat_deltas(new.vaddr, new.vport, new.daddr, new.dport)
+            } else {
+                NatDeltas::ZERO
+            },
             dest_id: new.dest_id,
             service_id: new.service_id,
             expires: now.saturating_add(timeout),

@@ -88,7 +88,7 @@ pub struct Conn<A: ConnAddr> {
     pub(super) proto: u8,
     pub(super) state: u8,
     pub(super) flags: u8,
-    pub(super) fwd: u8,
+    pub(super) fwd: ForwardMethod,
     /// NAT: the checksum terms of the connection's rewrites (in the line's spare bytes).
     pub(super) nat: NatDeltas,
     pub(super) dest_id: u32,
@@ -111,14 +111,6 @@ impl<A: ConnAddr> TimerLinks for Conn<A> {
     }
 }
 
-pub(super) fn fwd_to_u8(fwd: ForwardMethod) -> u8 {
-    match fwd {
-        ForwardMethod::Route => 0,
-        ForwardMethod::Tunnel => 1,
-        ForwardMethod::Masq => 2,
-    }
-}
-
 impl<A: ConnAddr> Conn<A> {
     pub(super) const VACANT: Self = Conn {
         caddr: A::ZERO,
@@ -130,7 +122,7 @@ impl<A: ConnAddr> Conn<A> {
         proto: 0,
         state: 0,
         flags: 0,
-        fwd: 0,
+        fwd: ForwardMethod::Route,
         nat: NatDeltas::ZERO,
         dest_id: 0,
         service_id: 0,
@@ -190,12 +182,9 @@ impl<A: ConnAddr> Conn<A> {
         self.service_id
     }
     /// Forwarding method.
+    #[inline(always)]
     pub fn forward(&self) -> ForwardMethod {
-        match self.fwd {
-            1 => ForwardMethod::Tunnel,
-            2 => ForwardMethod::Masq,
-            _ => ForwardMethod::Route,
-        }
+        self.fwd
     }
     /// Whether this is a persistence template.
     pub fn is_template(&self) -> bool {

@@ -13,7 +13,7 @@
 //!    `table.insert_template(..)` (bind it as persistent);
 //! 3. `table.insert(NewConn { template: Some(t), .. })`.
 
-use super::entry::{flag, fwd_to_u8, Conn, ConnIdx};
+use super::entry::{flag, Conn, ConnIdx};
 use super::key::{ConnAddr, FlowKey};
 use super::table::{ConnTable, InsertError};
 use super::tcp_state::TcpState;
@@ -125,7 +125,7 @@ impl<A: ConnAddr> ConnTable<A> {
             state: TcpState::None as u8,
             // Templates see no packets: no reply key, no activity class.
             flags: flag::LIVE | flag::TEMPLATE,
-            fwd: fwd_to_u8(new.fwd),
+            fwd: new.fwd,
             nat: crate::wire::nat::NatDeltas::ZERO,
             dest_id: new.dest_id,
             service_id: new.service_id,

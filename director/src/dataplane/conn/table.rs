@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::entry::{flag, fwd_to_u8, Conn, ConnIdx, ConnState, LoadClass};
+use super::entry::{flag, Conn, ConnIdx, ConnState, LoadClass};
 use super::index::FlowIndex;
 use super::key::{random_seed, ConnAddr, FlowKey};
 use super::pending::{PendingReplies, PENDING};
@@ -487,7 +487,7 @@ impl<A: ConnAddr> ConnTable<A> {
             proto: new.proto.number(),
             state: TcpState::None as u8,
             flags,
-            fwd: fwd_to_u8(new.fwd),
+            fwd: new.fwd,
             nat: if nat {
                 A::nat_deltas(new.vaddr, new.vport, new.daddr, new.dport)
             } else {

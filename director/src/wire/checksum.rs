@@ -57,40 +57,61 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// Whether the 20 bytes of an option-less IPv4 header, checksum field included, verify: the
 /// same answer as `checksum(header) == 0`, in straight-line code.
 ///
-/// RFC 1071's byte-order independence: the sum of the five native-order 32-bit words is
+/// RFC 1071's byte-order independence: the header's native-order 32-bit words sum to a value
 /// congruent (mod 0xffff) to the big-endian 16-bit word sum times 1 or 2^8, and 2^8 is
 /// invertible mod 0xffff, so one is 0 (mod 0xffff) exactly when the other is. A correct
 /// checksum makes the folded big-endian sum 0xffff: congruent to 0 and not all-zero bytes.
-#[inline]
+/// [`header_word_sum`] keeps both properties (congruent, 0 only for zero bytes); the
+/// divisibility test is [`is_nonzero_multiple_of_ffff`]'s multiply.
+#[inline(always)]
 pub fn verify_ipv4_header(header: &[u8; 20]) -> bool {
-    let acc = header_word_sum(header);
-    acc != 0 && acc % 0xffff == 0
+    is_nonzero_multiple_of_ffff(header_word_sum(header))
 }
 
-/// The five native-order 32-bit words of a 20-byte header, summed without carry loss.
+/// Whether `acc` is a non-zero multiple of 0xffff (`acc != 0 && acc % 0xffff == 0`), with one
+/// multiply and one compare instead of a division.
+///
+/// Let Q = 0x0001_0001 = 2^16 + 1. Then 0xffff * Q = 2^32 - 1, so 0xffff * (-Q) = 1
+/// (mod 2^32): multiplying by -Q undoes multiplying by 0xffff and is a bijection of the u32
+/// values. The multiples of 0xffff among them are q * 0xffff for q = 0 ..= Q (Q * 0xffff is
+/// the largest u32), each sent to q; so they are exactly the values sent into 0 ..= Q, and 0
+/// is the only one sent to 0. Hence `acc` qualifies iff m = acc * (-Q) lies in 1 ..= Q, iff
+/// m - 1 < Q (wrapping); and m - 1 = -(acc * Q) - 1 = !(acc * Q), so the test is
+/// `!(acc * Q) < Q`, that is `acc * Q > !Q` (products wrapping).
 #[inline(always)]
-fn header_word_sum(header: &[u8; 20]) -> u64 {
-    let word = |i: usize| {
-        u64::from(u32::from_ne_bytes([
-            header[i],
-            header[i + 1],
-            header[i + 2],
-            header[i + 3],
-        ]))
-    };
-    word(0) + word(4) + word(8) + word(12) + word(16)
+fn is_nonzero_multiple_of_ffff(acc: u32) -> bool {
+    const Q: u32 = 0x0001_0001;
+    acc.wrapping_mul(Q) > !Q
+}
+
+/// The five native-order 32-bit words of a 20-byte header summed with end-around carry (one
+/// add-with-carry chain, the carry out of the last add added back).
+///
+/// Each carry out of bit 31 is worth 2^32 = 1 (mod 2^32 - 1) and goes back in as 1, so the
+/// result is congruent to the plain sum mod 2^32 - 1, hence mod its divisor 0xffff. It is 0
+/// only for zero bytes: a last add without carry out that gives 0 adds only zeros (its carry
+/// in included), and so, step by step, does every add before it.
+#[inline(always)]
+fn header_word_sum(header: &[u8; 20]) -> u32 {
+    // Whole 4-byte copies (one load each; bytes assembled one by one would let the compiler
+    // rebuild a word from other loads of its bytes).
+    let (words, _) = header.as_chunks::<4>();
+    let word = |i: usize| u32::from_ne_bytes(words[i]);
+    let (acc, carry) = word(0).overflowing_add(word(1));
+    let (acc, carry) = acc.carrying_add(word(2), carry);
+    let (acc, carry) = acc.carrying_add(word(3), carry);
+    let (acc, carry) = acc.carrying_add(word(4), carry);
+    // After a carry out the sum left is at most 2^32 - 2: adding the carry back cannot carry
+    // again.
+    acc + u32::from(carry)
 }
 
 /// [`checksum`] of 20 bytes (an option-less IPv4 header, checksum field zeroed), in
-/// straight-line code: five native-order 32-bit words summed and folded (see
+/// straight-line code: the native-order words summed ([`header_word_sum`]) and folded (see
 /// [`verify_ipv4_header`] for why the byte order does not matter), swapped back at the end.
 #[inline]
 pub fn ipv4_header_checksum(header: &[u8; 20]) -> u16 {
-    let acc = header_word_sum(header);
-    // 2^32 = 1 (mod 0xffff): add the high half back with end-around carry (that add cannot
-    // carry again), then fold the 32 bits.
-    let (acc, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
-    let native = !fold32(acc + u32::from(carry));
+    let native = !fold32(header_word_sum(header));
     u16::from_be_bytes(native.to_ne_bytes())
 }
 
@@ -285,6 +306,87 @@ mod tests {
         let mut h = [0u8; 20];
         h[10..12].copy_from_slice(&[0xff, 0xff]);
         assert!(verify_ipv4_header(&h));
+    }
+
+    #[test]
+    fn nonzero_multiple_test_equals_the_remainder() {
+        let expected = |x: u32| x != 0 && x.is_multiple_of(0xffff);
+        // Every multiple of 0xffff in u32 and both its neighbours.
+        for k in 0..=0x1_0001u32 {
+            let m = k * 0xffff;
+            for x in [m.wrapping_sub(1), m, m.wrapping_add(1)] {
+                assert_eq!(is_nonzero_multiple_of_ffff(x), expected(x), "{x:#x}");
+            }
+        }
+        for seed in 0..20_000u64 {
+            let x = u32::from_ne_bytes(bytes(seed, 4).try_into().expect("4 bytes"));
+            assert_eq!(is_nonzero_multiple_of_ffff(x), expected(x), "{x:#x}");
+        }
+    }
+
+    /// The header checks with the checksum field as the only freedom: every value of it,
+    /// on headers whose other words sum to 0, to 0xffff (the field 0x0000 and 0xffff both
+    /// verify), and to values that make the word chain carry at every step.
+    #[test]
+    fn straight_line_header_check_on_every_checksum_value() {
+        let mut headers = vec![[0u8; 20], [0xff; 20]];
+        let mut h = [0u8; 20];
+        h[0..2].copy_from_slice(&[0xff, 0xff]);
+        headers.push(h);
+        headers.push([
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ]);
+        headers.push(bytes(7, 20).try_into().expect("20 bytes"));
+        for base in headers {
+            let mut valid = 0;
+            for check in 0..=u16::MAX {
+                let mut h = base;
+                h[10..12].copy_from_slice(&check.to_be_bytes());
+                let expected = checksum(&h) == 0;
+                valid += usize::from(expected);
+                assert_eq!(verify_ipv4_header(&h), expected, "header {h:02x?}");
+            }
+            // 0x0000 and 0xffff are the same value in one's complement: both verify where
+            // the rest sums to 0xffff (or to 0, but for all-zero bytes), one value elsewhere.
+            assert!((1..=2).contains(&valid), "{valid} valid for {base:02x?}");
+        }
+        let mut h = [0u8; 20];
+        h[0..2].copy_from_slice(&[0xff, 0xff]);
+        assert!(verify_ipv4_header(&h), "field 0x0000, rest 0xffff");
+        h[10..12].copy_from_slice(&[0xff, 0xff]);
+        assert!(verify_ipv4_header(&h), "field 0xffff, rest 0xffff");
+        let mut h = [0u8; 20];
+        assert!(!verify_ipv4_header(&h), "all zero");
+        h[10..12].copy_from_slice(&[0xff, 0xff]);
+        assert!(verify_ipv4_header(&h), "field 0xffff, rest 0");
+    }
+
+    /// The end-around word sum against the exact sum: the same residue mod 0xffff, and 0
+    /// exactly for all-zero bytes.
+    #[test]
+    fn end_around_word_sum_keeps_the_residue() {
+        let exact = |h: &[u8; 20]| -> u64 {
+            h.chunks(4)
+                .map(|w| u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+                .sum()
+        };
+        let mut headers: Vec<[u8; 20]> = vec![[0; 20], [0xff; 20], [0x80; 20], [1; 20]];
+        for seed in 0..20_000u64 {
+            let mut h: [u8; 20] = bytes(seed, 20).try_into().expect("20 bytes");
+            // Force carries: some words all ones.
+            for w in 0..5 {
+                if seed >> w & 1 == 1 {
+                    h[w * 4..w * 4 + 4].copy_from_slice(&[0xff; 4]);
+                }
+            }
+            headers.push(h);
+        }
+        for h in headers {
+            let s = header_word_sum(&h);
+            assert_eq!(u64::from(s) % 0xffff, exact(&h) % 0xffff, "{h:02x?}");
+            assert_eq!(s == 0, exact(&h) == 0, "{h:02x?}");
+        }
     }
 
     #[test]

@@ -101,53 +101,105 @@ impl Plain {
 /// First byte of an option-less IPv4 header.
 const VERSION_4_NO_OPTIONS: u8 = 0x45;
 
+/// Offset of the ethertype; the IPv4 header's version/IHL byte follows.
+const ETHERTYPE: usize = 12;
+/// The shortest plain UDP frame: Ethernet, IPv4 and the UDP header.
+const UDP_PREFIX: usize = L4 + udp::HEADER_LEN;
+/// The shortest plain TCP frame: Ethernet, IPv4 and a TCP header without options.
+const TCP_PREFIX: usize = L4 + tcp::MIN_HEADER_LEN;
+
 /// The fields of `frame` if it is a plain TCP/UDP-over-IPv4 frame (see the module docs).
+///
+/// A frame of at least [`TCP_PREFIX`] bytes (every frame off an Ethernet wire: its minimum is
+/// 60) is read through that fixed-size prefix, so no read needs a bounds check of its own;
+/// a shorter one can only be plain UDP and takes [`parse_short`].
 #[inline(always)]
 pub fn parse_plain(frame: &[u8]) -> Option<Plain> {
-    // Ethernet, IPv4 and the first 8 bytes of either transport header.
-    let h = frame.first_chunk::<{ L4 + udp::HEADER_LEN }>()?;
-    if h[12..14] != [0x08, 0x00] || h[L3] != VERSION_4_NO_OPTIONS {
+    match frame.first_chunk::<TCP_PREFIX>() {
+        Some(h) => parse_prefix(h, frame.len()),
+        None => parse_short(frame),
+    }
+}
+
+/// [`parse_plain`] of a frame shorter than [`TCP_PREFIX`]: the same checks on the shorter
+/// prefix (out of line, to keep the usual case short).
+#[cold]
+#[inline(never)]
+fn parse_short(frame: &[u8]) -> Option<Plain> {
+    parse_prefix(frame.first_chunk::<UDP_PREFIX>()?, frame.len())
+}
+
+/// [`parse_plain`] of a frame of `len` bytes that starts with `h` (`N` is [`TCP_PREFIX`] or
+/// [`UDP_PREFIX`]).
+///
+/// The IPv4 total length needs no test of its own against 20: each protocol's length check
+/// (`20 + x <= total`, `x >= 8`) implies it. Each test is its own branch: tests on values
+/// already in registers, joined with `||`, would become a chain of flag ors before one branch,
+/// longer than the branches.
+#[inline(always)]
+fn parse_prefix<const N: usize>(h: &[u8; N], len: usize) -> Option<Plain> {
+    if be16(h, ETHERTYPE) != ethernet::ethertype::IPV4 {
         return None;
     }
-    let ip: &[u8; ipv4::MIN_HEADER_LEN] = h[L3..L4].try_into().ok()?;
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    // No fragment (DF alone may be set), TTL left to decrement.
-    if ip[6] & !0x40 != 0 || ip[7] != 0 || ip[8] <= 1 {
+    if h.get(L3) != Some(&VERSION_4_NO_OPTIONS) {
         return None;
     }
-    let l4_len = total.checked_sub(ipv4::MIN_HEADER_LEN)?;
-    if L3 + total > frame.len() || !checksum::verify_ipv4_header(ip) {
+    // No fragment: flags and offset (bytes 6 and 7, the low half of this little-endian word)
+    // zero but for DF (bit 6 of byte 6). Tested as 32 bits: 16 would be widened first.
+    if u32::from_le_bytes(bytes(h, L3 + 6)) & 0xffbf != 0 {
         return None;
     }
-    let tcp_flags = match ip[9] {
-        ipv4::proto::TCP => {
-            let t = frame.get(L4..L4 + tcp::MIN_HEADER_LEN)?;
-            let header_len = usize::from(t[12] >> 4) * 4;
-            if l4_len < tcp::MIN_HEADER_LEN
-                || header_len < tcp::MIN_HEADER_LEN
-                || header_len > l4_len
-            {
-                return None;
-            }
-            t[13]
-        }
-        ipv4::proto::UDP => {
-            let len = usize::from(u16::from_be_bytes([h[L4 + 4], h[L4 + 5]]));
-            if !(udp::HEADER_LEN..=l4_len).contains(&len) {
-                return None;
-            }
-            0
-        }
-        _ => return None,
+    let total = usize::from(be16(h, L3 + 2));
+    if L3 + total > len || !checksum::verify_ipv4_header(&bytes(h, L3)) {
+        return None;
+    }
+    // Plain::new's packing, from whole words: the two addresses are one big-endian u64, the
+    // two ports one big-endian u32; each branch adds its own protocol number, a constant.
+    let addrs = u64::from_be_bytes(bytes(h, L3 + 12));
+    let ports = u64::from(u32::from_be_bytes(bytes(h, L4))) << 32;
+    // TTL (low byte) and protocol (high byte) as one number: TCP, or UDP, with a TTL left to
+    // decrement (2 ..= 255) is one range of it.
+    let ttl_proto = u32::from(u16::from_le_bytes(bytes(h, L3 + 8)));
+    let is = |proto: u8| {
+        let lowest = u32::from(u16::from_le_bytes([2, proto]));
+        ttl_proto.wrapping_sub(lowest) <= 0xff - 2
     };
-    Some(Plain::new(
-        Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
-        Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
-        u16::from_be_bytes([h[L4], h[L4 + 1]]),
-        u16::from_be_bytes([h[L4 + 2], h[L4 + 3]]),
-        ip[9],
-        tcp_flags,
-    ))
+    if is(ipv4::proto::TCP) {
+        // Statically None for the UDP prefix: a frame that short holds no TCP header.
+        let t = h.first_chunk::<TCP_PREFIX>()?;
+        let header_len = usize::from(t[L4 + 12] >> 4) * 4;
+        if header_len < tcp::MIN_HEADER_LEN || ipv4::MIN_HEADER_LEN + header_len > total {
+            return None;
+        }
+        let rest = ports | u64::from(ipv4::proto::TCP) << 8 | u64::from(t[L4 + 13]);
+        Some(Plain { addrs, rest })
+    } else if is(ipv4::proto::UDP) {
+        let udp_len = usize::from(be16(h, L4 + 4));
+        if udp_len < udp::HEADER_LEN || ipv4::MIN_HEADER_LEN + udp_len > total {
+            return None;
+        }
+        let rest = ports | u64::from(ipv4::proto::UDP) << 8;
+        Some(Plain { addrs, rest })
+    } else {
+        None
+    }
+}
+
+/// The `M` bytes at `at` of `h`, copied whole (one load once inlined). Every caller passes
+/// constants with `at + M <= UDP_PREFIX <= N`, so the fallback is never taken and compiles
+/// away.
+#[inline(always)]
+fn bytes<const N: usize, const M: usize>(h: &[u8; N], at: usize) -> [u8; M] {
+    h.get(at..)
+        .and_then(|rest| rest.first_chunk::<M>())
+        .copied()
+        .unwrap_or([0; M])
+}
+
+/// Big-endian `u16` at a constant offset of `h`.
+#[inline(always)]
+fn be16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes(bytes(h, at))
 }
 
 /// The [`PacketMeta`] [`parse_frame`](super::parse_frame) gives for a plain frame `p` was
@@ -282,6 +334,168 @@ mod tests {
             }
         }
         assert!(accepted > 800, "only {accepted} plain frames");
+    }
+
+    /// The straightforward reading of the rules, byte by byte (parse_plain as it was before
+    /// the word-wise version), with the checksum verified by the plain RFC 1071 loop.
+    fn reference_parse_plain(frame: &[u8]) -> Option<Plain> {
+        let h = frame.get(..L4 + udp::HEADER_LEN)?;
+        if h[12..14] != [0x08, 0x00] || h[L3] != 0x45 {
+            return None;
+        }
+        let ip = &h[L3..L4];
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        if ip[6] & !0x40 != 0 || ip[7] != 0 || ip[8] <= 1 {
+            return None;
+        }
+        let l4_len = total.checked_sub(ipv4::MIN_HEADER_LEN)?;
+        if L3 + total > frame.len() || checksum::checksum(ip) != 0 {
+            return None;
+        }
+        let tcp_flags = match ip[9] {
+            ipv4::proto::TCP => {
+                let t = frame.get(L4..L4 + tcp::MIN_HEADER_LEN)?;
+                let header_len = usize::from(t[12] >> 4) * 4;
+                if l4_len < tcp::MIN_HEADER_LEN
+                    || header_len < tcp::MIN_HEADER_LEN
+                    || header_len > l4_len
+                {
+                    return None;
+                }
+                t[13]
+            }
+            ipv4::proto::UDP => {
+                let len = usize::from(u16::from_be_bytes([h[L4 + 4], h[L4 + 5]]));
+                if !(udp::HEADER_LEN..=l4_len).contains(&len) {
+                    return None;
+                }
+                0
+            }
+            _ => return None,
+        };
+        Some(Plain::new(
+            Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+            Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+            u16::from_be_bytes([h[L4], h[L4 + 1]]),
+            u16::from_be_bytes([h[L4 + 2], h[L4 + 3]]),
+            ip[9],
+            tcp_flags,
+        ))
+    }
+
+    /// `f` with its IPv4 header checksum made correct again (when it has a whole header).
+    fn fix_checksum(mut f: Vec<u8>) -> Vec<u8> {
+        if let Some(ip) = f.get_mut(L3..L4) {
+            ip[10..12].copy_from_slice(&[0, 0]);
+            let check = checksum::checksum(ip);
+            ip[10..12].copy_from_slice(&check.to_be_bytes());
+        }
+        f
+    }
+
+    /// The same answer as the byte-by-byte reading, field for field, on random frames, every
+    /// truncation of them, each header byte set to edge values (with the checksum fixed up,
+    /// so the other checks are reached, and without), and the length fields at and around
+    /// their limits.
+    #[test]
+    fn word_wise_parse_equals_the_byte_by_byte_one() {
+        let mut checked = 0usize;
+        let mut accepted = [0usize; 2];
+        let mut check = |f: &[u8]| {
+            let expected = reference_parse_plain(f);
+            assert_eq!(parse_plain(f), expected, "frame {f:02x?}");
+            checked += 1;
+            if let Some(p) = expected {
+                accepted[usize::from(p.is_udp())] += 1;
+            }
+        };
+        for seed in 0..3_000u64 {
+            let frame = crate::wire::test_frames::random_frame(seed);
+            check(&frame);
+            for len in 0..frame.len() {
+                check(&frame[..len]);
+            }
+            for at in 0..frame.len().min(L4 + tcp::MIN_HEADER_LEN) {
+                for v in [
+                    0x00, 0x01, 0x02, 0x05, 0x06, 0x08, 0x11, 0x20, 0x40, 0x45, 0x4f, 0x50,
+                ]
+                .into_iter()
+                .chain([0x5f, 0x60, 0x80, 0xbf, 0xf0, 0xfe, 0xff, seed as u8])
+                {
+                    let mut f = frame.clone();
+                    f[at] = v;
+                    check(&f);
+                    check(&fix_checksum(f));
+                }
+            }
+            // IPv4 total length and UDP length at and around each limit.
+            let lens = |frame_len: usize| {
+                let mut v = vec![0, 1, 7, 8, 9, 19, 20, 21, 27, 28, 29, 39, 40, 41, 0xffff];
+                for d in 0..4 {
+                    v.push(frame_len.saturating_sub(L3 + d));
+                    v.push(frame_len.saturating_sub(L4 + d));
+                    v.push(frame_len - L3 + d);
+                }
+                v
+            };
+            for total in lens(frame.len()) {
+                let mut f = frame.clone();
+                if let Some(b) = f.get_mut(L3 + 2..L3 + 4) {
+                    b.copy_from_slice(&(total as u16).to_be_bytes());
+                }
+                let f = fix_checksum(f);
+                check(&f);
+                for udp_len in lens(frame.len()) {
+                    let mut f = f.clone();
+                    if let Some(b) = f.get_mut(L4 + 4..L4 + 6) {
+                        b.copy_from_slice(&(udp_len as u16).to_be_bytes());
+                    }
+                    check(&f);
+                }
+                for data_offset in 0..16u8 {
+                    let mut f = f.clone();
+                    if let Some(b) = f.get_mut(L4 + 12) {
+                        *b = data_offset << 4 | (seed as u8 & 0xf);
+                    }
+                    check(&f);
+                }
+            }
+        }
+        // Both protocols accepted often (the comparison is not all refusals).
+        assert!(
+            accepted.iter().all(|&n| n > 5_000),
+            "{accepted:?} of {checked}"
+        );
+    }
+
+    /// Every value of each pair of header bytes the fast checks read together (ethertype;
+    /// flags and fragment offset; TTL and protocol; version/IHL and TOS) on accepted TCP and
+    /// UDP frames, checksum fixed up: the same answer as the byte-by-byte reading.
+    #[test]
+    fn word_wise_checks_equal_the_byte_by_byte_ones_on_every_value_pair() {
+        let plain: Vec<Vec<u8>> = (0..2_000u64)
+            .map(crate::wire::test_frames::random_frame)
+            .filter(|f| reference_parse_plain(f).is_some())
+            .collect();
+        let tcp = plain.iter().filter(|f| f[L3 + 9] == ipv4::proto::TCP);
+        let udp = plain.iter().filter(|f| f[L3 + 9] == ipv4::proto::UDP);
+        let frames: Vec<&Vec<u8>> = tcp.take(2).chain(udp.take(2)).collect();
+        assert_eq!(frames.len(), 4);
+        let mut accepted = 0;
+        for frame in frames {
+            for at in [12, L3, L3 + 6, L3 + 8] {
+                for pair in 0..=u16::MAX {
+                    let mut f = frame.clone();
+                    f[at..at + 2].copy_from_slice(&pair.to_be_bytes());
+                    let f = fix_checksum(f);
+                    let expected = reference_parse_plain(&f);
+                    accepted += usize::from(expected.is_some());
+                    assert_eq!(parse_plain(&f), expected, "bytes {at}.. = {pair:#06x}");
+                }
+            }
+        }
+        // TOS free (4 * 256), DF or not (4 * 2), TTL 2..=255 (4 * 254), the original pair.
+        assert_eq!(accepted, 4 * 256 + 4 * 2 + 4 * 254 + 4);
     }
 
     #[test]

@@ -218,8 +218,10 @@ impl Mbuf {
     #[inline]
     pub fn prefetch(&self) {
         let m = self.raw();
-        // SAFETY: a prefetch is a hint and never faults; the address is inside the buffer.
-        unsafe { sys::shim_prefetch0(m.buf_addr.cast::<u8>().add(m.data_off as usize).cast()) }
+        // Inline (DPDK's rte_prefetch0 is a static inline function; through the C shim it was
+        // a call per packet). The address is only computed, never dereferenced, so
+        // `wrapping_add` keeps this safe whatever the header says.
+        crate::dpdk::mem::prefetch_addr(m.buf_addr.cast::<u8>().wrapping_add(m.data_off as usize))
     }
 
     /// The raw pointer, still owned by self.

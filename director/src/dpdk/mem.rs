@@ -39,8 +39,9 @@ pub fn prefetch_all<T>(r: &T) {
     }
 }
 
+/// Starts loading the cache line holding address `p` (any address: a prefetch never faults).
 #[inline(always)]
-fn prefetch_addr(p: *const u8) {
+pub(crate) fn prefetch_addr(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 is a hint: it reads nothing into the program, never faults (not
     // even on an invalid address) and SSE is part of the x86-64 baseline.

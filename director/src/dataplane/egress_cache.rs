@@ -21,6 +21,16 @@ struct Slot {
     neigh: u64,
     route: RouteResult,
     mac: [u8; 6],
+    /// The egress port's own MAC (the frame's new source), looked up once with the route.
+    src_mac: [u8; 6],
+}
+
+/// A cached egress: the route, the next hop's MAC and the egress port's own MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Egress {
+    pub(crate) route: RouteResult,
+    pub(crate) mac: [u8; 6],
+    pub(crate) src_mac: [u8; 6],
 }
 
 const EMPTY: Slot = Slot {
@@ -35,6 +45,7 @@ const EMPTY: Slot = Slot {
         mtu: 0,
     },
     mac: [0; 6],
+    src_mac: [0; 6],
 };
 
 /// Destination address -> (route, next-hop MAC), for one route table and neighbour table.
@@ -55,37 +66,30 @@ impl EgressCache {
         (daddr.wrapping_mul(0x9e37_79b1) >> 24) as usize
     }
 
-    /// The route and next-hop MAC of `daddr` if resolved in tables `routes` and `neigh`
-    /// (their identities).
+    /// The egress of `daddr` if resolved in tables `routes` and `neigh` (their identities;
+    /// the route table's also stands for the ports, whose MACs come with it).
     #[inline(always)]
-    pub(crate) fn get(
-        &self,
-        daddr: Ipv4Addr,
-        routes: u64,
-        neigh: u64,
-    ) -> Option<(RouteResult, [u8; 6])> {
+    pub(crate) fn get(&self, daddr: Ipv4Addr, routes: u64, neigh: u64) -> Option<Egress> {
         let a = u32::from(daddr);
         let s = &self.slots[Self::slot(a)];
-        (s.daddr == a && s.routes == routes && s.neigh == neigh).then_some((s.route, s.mac))
+        (s.daddr == a && s.routes == routes && s.neigh == neigh).then_some(Egress {
+            route: s.route,
+            mac: s.mac,
+            src_mac: s.src_mac,
+        })
     }
 
-    /// Remembers `daddr`'s route and next-hop MAC as resolved in tables `routes` and `neigh`.
+    /// Remembers `daddr`'s egress as resolved in tables `routes` and `neigh`.
     #[inline]
-    pub(crate) fn put(
-        &mut self,
-        daddr: Ipv4Addr,
-        routes: u64,
-        neigh: u64,
-        route: RouteResult,
-        mac: [u8; 6],
-    ) {
+    pub(crate) fn put(&mut self, daddr: Ipv4Addr, routes: u64, neigh: u64, e: Egress) {
         let a = u32::from(daddr);
         self.slots[Self::slot(a)] = Slot {
             daddr: a,
             routes,
             neigh,
-            route,
-            mac,
+            route: e.route,
+            mac: e.mac,
+            src_mac: e.src_mac,
         };
     }
 }
@@ -103,13 +107,21 @@ mod tests {
         }
     }
 
+    fn egress(port: u16, mac: [u8; 6]) -> Egress {
+        Egress {
+            route: route(port),
+            mac,
+            src_mac: [2, 0, 0, 0, 0, port as u8],
+        }
+    }
+
     #[test]
     fn hits_only_for_the_tables_it_was_filled_from() {
         let mut c = EgressCache::new();
         let d = Ipv4Addr::new(198, 51, 100, 10);
         assert!(c.get(d, 1, 1).is_none());
-        c.put(d, 1, 1, route(1), [2, 0, 0, 0, 1, 10]);
-        assert_eq!(c.get(d, 1, 1), Some((route(1), [2, 0, 0, 0, 1, 10])));
+        c.put(d, 1, 1, egress(1, [2, 0, 0, 0, 1, 10]));
+        assert_eq!(c.get(d, 1, 1), Some(egress(1, [2, 0, 0, 0, 1, 10])));
         assert!(c.get(d, 1, 2).is_none(), "new neighbour table");
         assert!(c.get(d, 2, 1).is_none(), "new route table");
         assert!(c.get(Ipv4Addr::new(198, 51, 100, 11), 1, 1).is_none());
@@ -124,9 +136,9 @@ mod tests {
             .map(|i| Ipv4Addr::from(u32::from(a).wrapping_add(i)))
             .find(|b| EgressCache::slot(u32::from(*b)) == EgressCache::slot(u32::from(a)))
             .unwrap();
-        c.put(a, 1, 1, route(1), [1; 6]);
-        c.put(b, 1, 1, route(0), [2; 6]);
+        c.put(a, 1, 1, egress(1, [1; 6]));
+        c.put(b, 1, 1, egress(0, [2; 6]));
         assert!(c.get(a, 1, 1).is_none());
-        assert_eq!(c.get(b, 1, 1), Some((route(0), [2; 6])));
+        assert_eq!(c.get(b, 1, 1), Some(egress(0, [2; 6])));
     }
 }

@@ -128,7 +128,7 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
             return Fast::Unknown;
         };
-        let Some((route, mac)) =
+        let Some(egress) =
             self.egress_cache
                 .get(daddr, ctx.net.routes.id(), ctx.neigh.generation())
         else {
@@ -149,7 +149,7 @@ impl<P: PacketBuf> Pipeline<P> {
             return Fast::Known(idx);
         }
         // parse_plain saw a whole Ethernet header: this cannot fail.
-        let _ = ethernet::set_macs(frame, ctx.net.mac(route.port), MacAddr(mac));
+        let _ = ethernet::set_macs(frame, MacAddr(egress.src_mac), MacAddr(egress.mac));
         // From here on the packet is forwarded, as the full path would: its state and counts.
         self.track(
             idx,
@@ -161,7 +161,7 @@ impl<P: PacketBuf> Pipeline<P> {
             ctx.now_s,
         );
         self.counters.fast_path_packets.inc();
-        Fast::Tx(route.port)
+        Fast::Tx(egress.route.port)
     }
 
     /// A NAT real server's reply `pkt` (parsed as `p`) of connection `idx`.
@@ -196,7 +196,7 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(route) = ctx.net.routes.lookup(p.dst()) else {
             return Fast::Known(idx);
         };
-        let Some((_, mac)) =
+        let Some(hop) =
             self.hop_cache
                 .get(route.next_hop, ctx.net.routes.id(), ctx.neigh.generation())
         else {
@@ -207,7 +207,7 @@ impl<P: PacketBuf> Pipeline<P> {
         if !nat::snat_at_with(frame, p.is_udp(), PLAIN_AT, vaddr, vport, &deltas) {
             return Fast::Known(idx);
         }
-        let _ = ethernet::set_macs(frame, ctx.net.mac(route.port), MacAddr(mac));
+        let _ = ethernet::set_macs(frame, MacAddr(hop.src_mac), MacAddr(hop.mac));
         self.track(
             idx,
             Direction::Output,

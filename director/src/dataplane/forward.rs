@@ -2,6 +2,7 @@
 //! egress choice (route -> port + next hop -> neighbour MAC, or wait for ARP).
 
 use crate::dataplane::drop::PipelineDrop;
+use crate::dataplane::egress_cache::Egress;
 use crate::dataplane::neigh::{NeighEvent, Queued, Resolution};
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Action, Ctx, Pipeline, EXTRA_CAPACITY};
@@ -31,7 +32,7 @@ impl<P: PacketBuf> Pipeline<P> {
         let tables = (ctx.net.routes.id(), ctx.neigh.generation());
         let cached = self.egress_cache.get(daddr, tables.0, tables.1);
         let route = match cached {
-            Some((route, _)) => route,
+            Some(e) => e.route,
             None => match ctx.net.routes.lookup(daddr) {
                 Some(route) => route,
                 None => return self.reject_no_route(pkt, meta, in_port, ctx),
@@ -75,16 +76,21 @@ impl<P: PacketBuf> Pipeline<P> {
         };
         match done {
             Ok(()) => match cached {
-                Some((route, mac)) => {
-                    let src = ctx.net.mac(route.port);
-                    if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, MacAddr(mac)) {
+                Some(e) => {
+                    let (src, dst) = (MacAddr(e.src_mac), MacAddr(e.mac));
+                    if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, dst) {
                         return Action::Drop(r.into(), pkt);
                     }
-                    Action::Tx(route.port, pkt)
+                    Action::Tx(e.route.port, pkt)
                 }
                 None => {
                     if let Resolution::Mac(mac) = ctx.neigh.resolve(route.port, route.next_hop) {
-                        self.egress_cache.put(daddr, tables.0, tables.1, route, mac);
+                        let e = Egress {
+                            route,
+                            mac,
+                            src_mac: ctx.net.mac(route.port).0,
+                        };
+                        self.egress_cache.put(daddr, tables.0, tables.1, e);
                     }
                     self.egress(pkt, route, ctx)
                 }
@@ -104,9 +110,13 @@ impl<P: PacketBuf> Pipeline<P> {
             Resolution::Mac(mac) => {
                 // The fast path's NAT replies find this next hop's MAC here from now on.
                 let tables = (ctx.net.routes.id(), ctx.neigh.generation());
-                self.hop_cache
-                    .put(route.next_hop, tables.0, tables.1, route, mac);
                 let src = ctx.net.mac(route.port);
+                let e = Egress {
+                    route,
+                    mac,
+                    src_mac: src.0,
+                };
+                self.hop_cache.put(route.next_hop, tables.0, tables.1, e);
                 if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, MacAddr(mac)) {
                     return Action::Drop(r.into(), pkt);
                 }

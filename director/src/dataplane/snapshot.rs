@@ -153,6 +153,9 @@ impl<V: Copy + Default> Default for SmallMap<V> {
     }
 }
 
+/// A dest id without destination in `Snapshot::dest_by_id` (no service has this index).
+const NO_DEST: (u32, u32) = (u32::MAX, u32::MAX);
+
 /// Kinds of keys in [`Snapshot`]'s IPv4 endpoint map.
 const KIND_VIP: u64 = 1 << 56;
 const KIND_MASQ: u64 = 2 << 56;
@@ -187,6 +190,10 @@ pub struct Snapshot {
     v4_port_zero: bool,
     /// The per-packet form of `dest_ids`.
     dest_slots: SmallMap<(u32, u32)>,
+    /// The same indexed by dest id while the ids are dense (the control plane numbers them
+    /// from 1 and never reuses one, so they are unless many were removed): one bounds check
+    /// instead of a hash probe per packet. Empty when sparse; missing ids hold [`NO_DEST`].
+    dest_by_id: Vec<(u32, u32)>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
 }
@@ -248,7 +255,11 @@ impl Snapshot {
     /// The destination with this id if it is still configured.
     #[inline(always)]
     pub fn dest(&self, id: u32) -> Option<(&ServiceRt, &Arc<DestRt>)> {
-        let (s, d) = self.dest_slots.get(u64::from(id))?;
+        let (s, d) = if self.dest_by_id.is_empty() {
+            self.dest_slots.get(u64::from(id))?
+        } else {
+            *self.dest_by_id.get(id as usize)?
+        };
         let svc = self.services.get(s as usize)?;
         Some((svc, svc.dests.get(d as usize)?))
     }
@@ -276,6 +287,14 @@ impl Snapshot {
             .map(|(&id, &slot)| (u64::from(id), slot))
             .collect();
         self.dest_slots = SmallMap::new(&ids);
+        let max_id = ids.iter().map(|&(id, _)| id as usize).max().unwrap_or(0);
+        self.dest_by_id = Vec::new();
+        if !ids.is_empty() && max_id <= 4 * ids.len() + 256 {
+            self.dest_by_id = vec![NO_DEST; max_id + 1];
+            for &(id, slot) in &ids {
+                self.dest_by_id[id as usize] = slot;
+            }
+        }
     }
 }
 
@@ -563,5 +582,39 @@ mod tests {
         }
         assert!(snap.dest(8).is_none());
         assert!(snap.dest(0).is_none());
+        assert!(snap.dest(12).is_none());
+        assert!(snap.dest(u32::MAX).is_none());
+    }
+
+    /// Sparse dest ids (many destinations removed over time) are found through the hash map,
+    /// dense ones through the vector: the same answers.
+    #[test]
+    fn dest_lookup_by_sparse_and_dense_ids() {
+        let rs = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+        let addr = |port| ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+            port,
+        };
+        for ids in [[3u32, 4, 5], [5, 700_000, 4_000_000_000]] {
+            let services = vec![svc(
+                addr(80),
+                ids.iter()
+                    .enumerate()
+                    .map(|(i, &id)| (id, dest(rs(i as u8 + 1), 80, ForwardMethod::Masq)))
+                    .collect(),
+            )];
+            let mut reg = StatsRegistry::new(1);
+            let snap = SnapshotBuilder::new(&mut reg, None)
+                .build(1, &services, Timeouts::default())
+                .unwrap();
+            assert_eq!(snap.dest_by_id.is_empty(), ids[2] > 1000, "{ids:?}");
+            for (i, &id) in ids.iter().enumerate() {
+                let (sv, d) = snap.dest(id).expect("configured");
+                assert_eq!((sv.index, d.id, d.config.addr), (0, id, rs(i as u8 + 1)));
+                assert!(snap.dest(id + 1).is_none() || ids.contains(&(id + 1)));
+            }
+            assert!(snap.dest(0).is_none() && snap.dest(2).is_none());
+        }
     }
 }

@@ -30,6 +30,9 @@ use director::wire::DropReason;
 use frames::{assert_frame, get};
 use topo::*;
 
+/// The packets a pipeline generated besides the processed ones: (port, frame).
+type Generated = Vec<(u16, Vec<u8>)>;
+
 /// One pipeline with everything it reads, at a settable time.
 struct Lab {
     registry: StatsRegistry,
@@ -101,7 +104,7 @@ impl Lab {
         &mut self,
         frames: &[(Vec<u8>, u16)],
         steered: bool,
-    ) -> (Vec<String>, Vec<Vec<(u16, Vec<u8>)>>) {
+    ) -> (Vec<String>, Vec<Generated>) {
         let (mut outcomes, mut extras) = (Vec::new(), Vec::new());
         for chunk in frames.chunks(32) {
             let ctx = Ctx {

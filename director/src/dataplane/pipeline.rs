@@ -2,9 +2,10 @@
 //!
 //! `Pipeline::process` takes one received frame and says what to do with it ([`Action`]);
 //! `Pipeline::process_burst` does the same for a burst, in passes so that the connection
-//! table's cache misses overlap (as DPDK's l3fwd prefetches): classify every frame (parse,
-//! service / NAT-source lookup, steering, key hash) and prefetch its index slot, then
-//! prefetch each frame's candidate entry, then act on each frame in order. Only the last pass
+//! table's cache misses overlap (as DPDK's l3fwd prefetches): classify every frame (parse and
+//! key hash for the fast path's plain frames, which look their connection up before any
+//! service; service / NAT-source lookup and steering for the others) and prefetch its index
+//! slot, then prefetch each frame's candidate entry, then act on each frame in order. Only the last pass
 //! reads or changes state, so a burst gives exactly the results of frame-by-frame processing.
 //! It is generic over the buffer ([`PacketBuf`]) so the same code runs on mbufs in the workers
 //! and on byte vectors in in-memory tests. The stages live in their own files:
@@ -101,10 +102,11 @@ pub const STAGE: usize = 32;
 
 /// How many frames ahead of the one being acted on `process_burst` prefetches the candidate
 /// connection entry: far enough for the load to arrive, near enough that the loads in flight
-/// fit the core's miss buffers. With the fast path (about 25 ns a frame), 6-10 measured best
-/// at 1 M connections (`pipeline_cost nat 1000000 4000000 mbuf`: 4 -> 80 ns, 8 -> 72 ns,
-/// 16 -> 80 ns, 32 = all at once -> 100 ns).
-const ENTRY_AHEAD: usize = 8;
+/// fit the core's miss buffers. Measured at 1 M connections (`pipeline_cost nat 1000000
+/// 10000000 mbuf`, minimum of 3 interleaved runs): with the fast path at about 25 ns a frame,
+/// 8 -> 49.3 ns, 12 -> 47.8 ns, 16 -> 47.4 ns (at about 35 ns a frame, 8 had measured best:
+/// 4 -> 80, 8 -> 72, 16 -> 80, 32 = all at once -> 100 ns).
+const ENTRY_AHEAD: usize = 12;
 
 /// Connection tables larger than this (bytes, a core's L1 data cache) are prefetched by
 /// `process_burst`. Even a 1 K-connection table (about 100 KB) misses L1, and a profile of it

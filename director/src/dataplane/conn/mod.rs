@@ -3,16 +3,18 @@
 //! - [`key`]: the address type ([`ConnAddr`]: IPv4 now, IPv6 later) and [`FlowKey`].
 //! - [`tcp_state`]: the IPVS TCP state machine, [`Direction`], [`Timeouts`].
 //! - [`timer`]: the hashed timer wheel threaded through the table's entries.
-//! - [`entry`]: one entry, [`Conn`] (56 bytes of fields for IPv4 in a 64-byte line), and
+//! - [`entry`]: one entry, [`Conn`] (62 bytes of fields for IPv4 in a 64-byte line), and
 //!   [`ConnIdx`].
 //! - [`table`]: [`ConnTable`] (slab + key index + wheel), [`KeyHash`] for staged lookups.
 //! - `pending`: the NAT reply keys of the newest connections, on their way into the index.
 //! - [`persist`]: persistence templates.
 //!
-//! Per packet the worker does: `lookup_in` / `lookup_reply` (for a burst, staged so that the
-//! cache misses overlap: `hash_in` / `hash_reply` and `prefetch_index` for every frame, then
-//! `prefetch_entry` a few frames ahead of `lookup_in_hashed` / `lookup_reply_hashed`, as
-//! `Pipeline::process_burst` does; `lookup_burst` does the same for a slice of keys),
+//! Per packet the worker does: `lookup_in` / `lookup_reply`, or for a plain frame
+//! `lookup_packet` (either direction in one probe run: a tuple's inbound and reply keys hash
+//! alike); for a burst staged so that the cache misses overlap: `hash_in` and
+//! `prefetch_index` for every frame, then `prefetch_entry` a few frames ahead of the lookup,
+//! whose candidate entry it checks first, as `Pipeline::process_burst` does (`lookup_burst`
+//! does the same for a slice of keys);
 //! for a TCP SYN `reuse_on_syn`, then `on_packet`, applying the returned [`LoadChange`] to the
 //! destination's counters. A new connection is created by `insert_first` in the state its
 //! first packet gives it, and bound once with the class that comes back; its NAT reply key

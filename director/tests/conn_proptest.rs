@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 
 use director::dataplane::conn::tcp_flags::{ACK, FIN, RST, SYN};
 use director::dataplane::conn::{
-    Conn, ConnIdx, ConnTable, Direction, FlowKey, InsertError, LoadChange, LoadClass, NewConn,
-    NewTemplate, TemplateKey, Timeouts,
+    Candidate, Conn, ConnIdx, ConnTable, Direction, FlowKey, InsertError, LoadChange, LoadClass,
+    NewConn, NewTemplate, TemplateKey, Timeouts,
 };
 use director::model::{ForwardMethod, Protocol};
 use proptest::prelude::*;
@@ -89,6 +89,8 @@ struct Model {
     live: HashMap<ConnIdx, Entry>,
     /// Per destination: (active, inactive, persistent), as a caller would keep them.
     load: HashMap<u32, (i64, i64, i64)>,
+    /// The last few entries freed (stale guesses for `lookup_packet`).
+    freed: Vec<ConnIdx>,
 }
 
 impl Model {
@@ -106,6 +108,10 @@ impl Model {
             .live
             .remove(&idx)
             .expect("table removed an entry the model does not know");
+        if self.freed.len() == 4 {
+            self.freed.remove(0);
+        }
+        self.freed.push(idx);
         assert_eq!(e.template, c.is_template());
         assert_eq!(e.inbound, c.inbound_key());
         assert_eq!(
@@ -158,6 +164,33 @@ fn check(t: &ConnTable, m: &Model) {
             if let Some(r) = e.reply {
                 assert_eq!(t.lookup_reply(&r), Some(*idx));
             }
+            // One probe run for either direction, whatever the guess: none, the index's,
+            // the right entry, other live entries, freed ones.
+            let mut guesses: Vec<Candidate> = vec![Candidate::NONE, Candidate::from(*idx)];
+            guesses.extend(m.live.keys().take(3).map(|&i| Candidate::from(i)));
+            guesses.extend(m.freed.iter().map(|&i| Candidate::from(i)));
+            let keys = [(e.inbound, Direction::Input)]
+                .into_iter()
+                .chain(e.reply.map(|r| (r, Direction::Output)));
+            for (key, dir) in keys {
+                let h = t.hash_in(&key);
+                let mut tried = guesses.clone();
+                tried.push(t.prefetch_entry(h));
+                for g in tried {
+                    assert_eq!(
+                        t.lookup_packet(&key, h, g),
+                        Some((*idx, dir)),
+                        "{key:?} {g:?}"
+                    );
+                }
+            }
+            // A tuple no entry has: nothing, whatever the guess.
+            let absent = FlowKey {
+                sport: 60_000,
+                ..e.inbound
+            };
+            let h = t.hash_in(&absent);
+            assert_eq!(t.lookup_packet(&absent, h, Candidate::from(*idx)), None);
         }
     }
     // The counters a caller keeps from the events equal what the live entries say.

@@ -44,6 +44,14 @@ impl Candidate {
     pub const NONE: Candidate = Candidate(NIL);
 }
 
+impl From<ConnIdx> for Candidate {
+    /// A guess that entry `idx` holds the key: right or wrong, live or freed, the lookup's
+    /// answer is the same (a wrong guess only costs the walk of the index).
+    fn from(idx: ConnIdx) -> Self {
+        Candidate(idx.0)
+    }
+}
+
 /// Whether a state change moved the connection across the active/inactive line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadChange {
@@ -1204,11 +1212,21 @@ mod tests {
             assert_eq!(t.len(), live.len());
             for (&i, (in_key, reply)) in &live {
                 assert_eq!(t.lookup_in(in_key), Some(i), "step {step}");
-                assert_eq!(
-                    t.lookup_reply(reply),
-                    owner.get(&tuple(reply)).copied(),
-                    "step {step}"
-                );
+                let owns = owner.get(&tuple(reply)).copied();
+                assert_eq!(t.lookup_reply(reply), owns, "step {step}");
+                // The one-probe lookup agrees, whatever entry it is given as a guess (this
+                // one, which may have lost the reply tuple, the owner, none).
+                for guess in [Candidate::from(i), Candidate::NONE]
+                    .into_iter()
+                    .chain(owns.map(Candidate::from))
+                {
+                    let h = t.hash_in(in_key);
+                    let got = t.lookup_packet(in_key, h, guess);
+                    assert_eq!(got, Some((i, Direction::Input)), "step {step}");
+                    let h = t.hash_in(reply);
+                    let got = t.lookup_packet(reply, h, guess);
+                    assert_eq!(got, owns.map(|o| (o, Direction::Output)), "step {step}");
+                }
             }
             if step % 7 == 0 {
                 t.check_consistency().unwrap();

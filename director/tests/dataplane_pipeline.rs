@@ -977,4 +977,12 @@ fn fast_path_gives_exactly_the_full_paths_results() {
         hits_before + 3,
         "the client's ACK and request and the server's reply took the fast path"
     );
+    // VS/TUN too (the bytes are the golden encapsulation), but not a packet over the
+    // tunnel's MTU: the full path answers it.
+    lab.pass("tun.syn", 0, 1);
+    let hits_before = lab.pipe.fast_path_hits();
+    lab.pass("tun.ack", 0, 1);
+    lab.pass("tun.fits", 0, 1);
+    let _ = lab.send("tun.big.in", 0);
+    assert_eq!(lab.pipe.fast_path_hits(), hits_before + 2, "TUN");
 }

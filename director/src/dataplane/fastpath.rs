@@ -1,7 +1,7 @@
 //! The established-flow fast path: a packet of a known connection in a plain frame (untagged
-//! IPv4 without options, TCP or UDP, TTL > 1; `wire::plain`), either a client's to a NAT or
-//! DR real server whose egress is cached, or a NAT real server's reply to a client whose next
-//! hop's MAC is cached. That is nearly all of a director's traffic, and this stage does for it
+//! IPv4 without options, TCP or UDP, TTL > 1; `wire::plain`), either a client's to a NAT, DR
+//! or TUN real server whose egress is cached, or a NAT real server's reply to a client whose
+//! next hop's MAC is cached. That is nearly all of a director's traffic, and this stage does for it
 //! exactly what the full path (`Pipeline::inbound` + `forward`, `Pipeline::reply`) does, in
 //! fewer steps: fixed offsets instead of the full parse, cached egresses instead of the
 //! neighbour table (and, inbound, the route lookup).
@@ -9,8 +9,9 @@
 //! Anything else goes to the full path with the frame untouched and no state changed. A SYN
 //! or a packet without a connection is classified by the full path from the same fields
 //! (`plain::meta`, no second parse); so is one whose connection's destination was removed.
-//! A packet whose connection was found but that the fast path does not forward itself (TUN,
-//! an egress to resolve, UDP without checksum) goes to the full path's known-connection tail
+//! A packet whose connection was found but that the fast path does not forward itself (an
+//! egress to resolve, UDP without checksum, a tunnel packet over the MTU) goes to the full
+//! path's known-connection tail
 //! (`Pipeline::inbound_known`, `Pipeline::reply_known`), so its connection is not looked up
 //! twice. Every check is made before the first change, so the hand-over is always clean.
 //!
@@ -20,11 +21,14 @@
 //! `established_reply` say why each gives the full path's answer.
 
 use crate::dataplane::conn::{tcp_flags, Candidate, ConnIdx, Direction, FlowKey, KeyHash};
+use crate::dataplane::drop::Drop;
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Class, Ctx, Pipeline};
+use crate::dataplane::route::RouteResult;
 use crate::model::ForwardMethod;
 use crate::wire::plain::{self, Plain};
-use crate::wire::{ethernet, nat, MacAddr, PacketMeta};
+use crate::wire::tun::{self, TunMtu};
+use crate::wire::{ethernet, nat, DropReason, MacAddr, PacketMeta};
 
 /// Where a plain frame's IPv4 and TCP/UDP headers start.
 const PLAIN_AT: (usize, usize) = (plain::L3, plain::L4);
@@ -135,21 +139,40 @@ impl<P: PacketBuf> Pipeline<P> {
             return Fast::Known(idx);
         };
         let len = pkt.len() as u64;
-        let frame = pkt.data_mut();
         // The rewrite comes first: it is the last thing that can decline (it writes nothing
-        // then, e.g. for a UDP datagram without checksum).
+        // then, e.g. for a UDP datagram without checksum, or a tunnel packet over the MTU).
         let rewritten = match fwd {
             ForwardMethod::Masq => {
+                let frame = pkt.data_mut();
                 nat::dnat_at_with(frame, p.is_udp(), PLAIN_AT, daddr, dport, &deltas)
             }
-            ForwardMethod::Route => plain::forward_dr(frame),
-            ForwardMethod::Tunnel => false,
+            ForwardMethod::Route => plain::forward_dr(pkt.data_mut()),
+            ForwardMethod::Tunnel => match self.tunnel(pkt, p, &egress.route, daddr) {
+                None => false,
+                Some(Ok(())) => true,
+                Some(Err(r)) => {
+                    // Past the point of no return (the full path, too, counts the packet
+                    // on its connection, then drops it); parse_plain's and the MTU's checks
+                    // leave `tun::encap` nothing to refuse, so this is not expected.
+                    self.track(
+                        idx,
+                        Direction::Input,
+                        p.tcp_flags(),
+                        dsvc,
+                        dest,
+                        len,
+                        ctx.now_s,
+                    );
+                    return Fast::Drop(r.into());
+                }
+            },
         };
         if !rewritten {
             return Fast::Known(idx);
         }
-        // parse_plain saw a whole Ethernet header: this cannot fail.
-        let _ = ethernet::set_macs(frame, MacAddr(egress.src_mac), MacAddr(egress.mac));
+        // parse_plain saw a whole Ethernet header (the tunnel moved it to the front): this
+        // cannot fail.
+        let _ = ethernet::set_macs(pkt.data_mut(), MacAddr(egress.src_mac), MacAddr(egress.mac));
         // From here on the packet is forwarded, as the full path would: its state and counts.
         self.track(
             idx,
@@ -162,6 +185,35 @@ impl<P: PacketBuf> Pipeline<P> {
         );
         self.counters.fast_path_packets.inc();
         Fast::Tx(egress.route.port)
+    }
+
+    /// VS/TUN of a plain frame toward `daddr` over `route`, as the full path's `forward`
+    /// does it (the same MTU rule, headroom, IP ident sequence and encapsulation). `None`,
+    /// with nothing changed, where the full path must decide: an inner packet over the
+    /// tunnel's MTU (ICMP fragmentation-needed or a counted drop there), no headroom.
+    #[inline(always)]
+    fn tunnel(
+        &mut self,
+        pkt: &mut P,
+        p: &Plain,
+        route: &RouteResult,
+        daddr: std::net::Ipv4Addr,
+    ) -> Option<Result<(), DropReason>> {
+        let meta = plain::meta(pkt.data(), p);
+        if tun::mtu_check(meta.total_len, route.mtu, meta.dont_fragment) != TunMtu::Ok {
+            return None;
+        }
+        if !pkt.prepend(tun::OUTER_HEADER_LEN) {
+            return None;
+        }
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        Some(tun::encap(
+            pkt.data_mut(),
+            &meta,
+            route.src,
+            daddr,
+            self.ip_ident,
+        ))
     }
 
     /// A NAT real server's reply `pkt` (parsed as `p`) of connection `idx`.
@@ -228,10 +280,13 @@ impl<P: PacketBuf> Pipeline<P> {
 pub(crate) enum Fast {
     /// Forwarded: transmit on this port.
     Tx(u16),
-    /// Its connection is this one, but the fast path does not forward it (TUN, an egress
-    /// to resolve, UDP without checksum): the full path's handling of a known connection
-    /// takes it from here.
+    /// Its connection is this one, but the fast path does not forward it (an egress to
+    /// resolve, UDP without checksum, a tunnel packet over the MTU): the full path's handling
+    /// of a known connection takes it from here.
     Known(ConnIdx),
+    /// Dropped after its connection counted it, as the full path would have (a tunnel
+    /// encapsulation refused past the point of no return; not expected).
+    Drop(Drop),
     /// No connection, or one the full path must classify again (its destination removed, a
     /// reply the configuration does not call one): the full path decides.
     Unknown,

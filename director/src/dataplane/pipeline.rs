@@ -322,6 +322,7 @@ impl<P: PacketBuf> Pipeline<P> {
                     };
                     match self.established(&mut pkt, &p, hash, st.cands[i], ctx) {
                         (Fast::Tx(out), _) => done(Action::Tx(out, pkt), port),
+                        (Fast::Drop(d), _) => done(Action::Drop(d, pkt), port),
                         (Fast::Known(idx), reply) => {
                             done(self.act_known(pkt, &p, idx, reply, port, ctx), port)
                         }
@@ -433,6 +434,7 @@ impl<P: PacketBuf> Pipeline<P> {
         };
         match self.established(&mut pkt, p, *hash, Candidate::NONE, ctx) {
             (Fast::Tx(port), _) => Action::Tx(port, pkt),
+            (Fast::Drop(d), _) => Action::Drop(d, pkt),
             (Fast::Known(idx), reply) => self.act_known(pkt, p, idx, reply, in_port, ctx),
             (Fast::Unknown, _) => self.act_reclassified(pkt, p, in_port, ctx, steered),
         }

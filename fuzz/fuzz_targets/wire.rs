@@ -12,6 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use director::wire::ethernet::L2;
+use director::wire::nat::NatDeltas;
 use director::wire::{
     arp_build, checksum, dr, icmp_build, icmp_nat, ipv4, nat, parse_frame, plain, tun, DropReason,
     MacAddr, PacketKind, PacketMeta,
@@ -111,11 +112,13 @@ fn check_plain(frame: &[u8]) {
     if plain::dnat_ready(frame, &p) {
         let (a, port) = (Ipv4Addr::new(198, 51, 100, 10), 8080);
         let (mut fast, mut full) = (frame.to_vec(), frame.to_vec());
-        assert!(plain::dnat(&mut fast, &p, a, port));
+        let d = NatDeltas::new(p.dst(), p.dport(), a, port);
+        assert!(plain::dnat(&mut fast, &p, a, port, &d));
         nat::dnat(&mut full, &meta, IpAddr::V4(a), port).expect("full dnat");
         assert_eq!(fast, full, "plain dnat differs");
         let (mut fast, mut full) = (frame.to_vec(), frame.to_vec());
-        assert!(plain::snat(&mut fast, &p, a, port));
+        let d = NatDeltas::new(a, port, p.src(), p.sport());
+        assert!(plain::snat(&mut fast, &p, a, port, &d));
         nat::snat(&mut full, &meta, IpAddr::V4(a), port).expect("full snat");
         assert_eq!(fast, full, "plain snat differs");
     }

@@ -11,6 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::nat::NatDeltas;
 use super::parse::{PacketKind, PacketMeta};
 use super::{checksum, ethernet, ipv4, nat, tcp, udp};
 
@@ -247,19 +248,21 @@ pub fn dnat_ready(frame: &[u8], p: &Plain) -> bool {
 }
 
 /// VS/NAT inbound rewrite of a plain frame `p` was parsed from: destination becomes
-/// `daddr:dport`, TTL - 1, checksums patched. False (nothing written) where the frame is not
-/// [`dnat_ready`].
+/// `daddr:dport`, TTL - 1, checksums patched with the connection's precomputed terms
+/// (`deltas`, made from the frame's destination). False (nothing written) where the frame is
+/// not [`dnat_ready`].
 #[inline(always)]
-pub fn dnat(frame: &mut [u8], p: &Plain, daddr: Ipv4Addr, dport: u16) -> bool {
-    nat::dnat_at(frame, p.is_udp(), L3, L4, daddr, dport)
+pub fn dnat(frame: &mut [u8], p: &Plain, daddr: Ipv4Addr, dport: u16, deltas: &NatDeltas) -> bool {
+    nat::dnat_at_with(frame, p.is_udp(), (L3, L4), daddr, dport, deltas)
 }
 
 /// VS/NAT outbound rewrite (a real server's reply) of a plain frame: source becomes
-/// `saddr:sport`, TTL - 1, checksums patched. False (nothing written) where the frame is not
-/// [`dnat_ready`] (the same condition).
+/// `saddr:sport`, TTL - 1, checksums patched with the connection's precomputed terms
+/// (`deltas`, made with the frame's source as the real server). False (nothing written)
+/// where the frame is not [`dnat_ready`] (the same condition).
 #[inline(always)]
-pub fn snat(frame: &mut [u8], p: &Plain, saddr: Ipv4Addr, sport: u16) -> bool {
-    nat::snat_at(frame, p.is_udp(), L3, L4, saddr, sport)
+pub fn snat(frame: &mut [u8], p: &Plain, saddr: Ipv4Addr, sport: u16, deltas: &NatDeltas) -> bool {
+    nat::snat_at_with(frame, p.is_udp(), (L3, L4), saddr, sport, deltas)
 }
 
 /// VS/DR of a plain frame: TTL - 1 and the header checksum patched (the MACs are the egress
@@ -315,13 +318,15 @@ mod tests {
                 let full_ok = nat::dnat(&mut full, &m, a.into(), port).is_ok();
                 let mut fast = f.clone();
                 if dnat_ready(&f, &p) {
-                    assert!(dnat(&mut fast, &p, a, port), "seed {seed}");
+                    let d = NatDeltas::new(p.dst(), p.dport(), a, port);
+                    assert!(dnat(&mut fast, &p, a, port, &d), "seed {seed}");
                     assert!(full_ok);
                     assert_eq!(fast, full, "seed {seed}");
                     let mut full = f.clone();
                     nat::snat(&mut full, &m, a.into(), port).expect("snat");
                     let mut fast = f.clone();
-                    assert!(snat(&mut fast, &p, a, port), "seed {seed}");
+                    let d = NatDeltas::new(a, port, p.src(), p.sport());
+                    assert!(snat(&mut fast, &p, a, port, &d), "seed {seed}");
                     assert_eq!(fast, full, "seed {seed}");
                 }
                 let mut full = f.clone();

@@ -20,17 +20,43 @@ struct Slot {
     routes: u64,
     neigh: u64,
     route: RouteResult,
-    mac: [u8; 6],
-    /// The egress port's own MAC (the frame's new source), looked up once with the route.
-    src_mac: [u8; 6],
+    /// The Ethernet header's address part: the next hop's MAC, then the egress port's own
+    /// (the frame's new source), looked up once with the route.
+    l2: [u8; 12],
 }
 
 /// A cached egress: the route, the next hop's MAC and the egress port's own MAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Egress {
     pub(crate) route: RouteResult,
-    pub(crate) mac: [u8; 6],
-    pub(crate) src_mac: [u8; 6],
+    /// Destination then source MAC, as they sit at the front of the frame: written with
+    /// one copy.
+    pub(crate) l2: [u8; 12],
+}
+
+impl Egress {
+    /// The egress over `route` to the next hop at `mac`, from the port whose MAC is
+    /// `src_mac`.
+    pub(crate) fn new(route: RouteResult, mac: [u8; 6], src_mac: [u8; 6]) -> Self {
+        let mut l2 = [0; 12];
+        l2[..6].copy_from_slice(&mac);
+        l2[6..].copy_from_slice(&src_mac);
+        Egress { route, l2 }
+    }
+
+    /// The next hop's MAC.
+    pub(crate) fn mac(&self) -> [u8; 6] {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.l2[..6]);
+        m
+    }
+
+    /// The egress port's MAC.
+    pub(crate) fn src_mac(&self) -> [u8; 6] {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.l2[6..]);
+        m
+    }
 }
 
 const EMPTY: Slot = Slot {
@@ -44,8 +70,7 @@ const EMPTY: Slot = Slot {
         src: Ipv4Addr::UNSPECIFIED,
         mtu: 0,
     },
-    mac: [0; 6],
-    src_mac: [0; 6],
+    l2: [0; 12],
 };
 
 /// Destination address -> (route, next-hop MAC), for one route table and neighbour table.
@@ -74,8 +99,7 @@ impl EgressCache {
         let s = &self.slots[Self::slot(a)];
         (s.daddr == a && s.routes == routes && s.neigh == neigh).then_some(Egress {
             route: s.route,
-            mac: s.mac,
-            src_mac: s.src_mac,
+            l2: s.l2,
         })
     }
 
@@ -88,8 +112,7 @@ impl EgressCache {
             routes,
             neigh,
             route: e.route,
-            mac: e.mac,
-            src_mac: e.src_mac,
+            l2: e.l2,
         };
     }
 }
@@ -108,11 +131,7 @@ mod tests {
     }
 
     fn egress(port: u16, mac: [u8; 6]) -> Egress {
-        Egress {
-            route: route(port),
-            mac,
-            src_mac: [2, 0, 0, 0, 0, port as u8],
-        }
+        Egress::new(route(port), mac, [2, 0, 0, 0, 0, port as u8])
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::dataplane::route::RouteResult;
 use crate::model::ForwardMethod;
 use crate::wire::plain::{self, Plain};
 use crate::wire::tun::{self, TunMtu};
-use crate::wire::{ethernet, nat, DropReason, MacAddr, PacketMeta};
+use crate::wire::{nat, DropReason, PacketMeta};
 use std::net::IpAddr;
 
 /// Where a plain frame's IPv4 and TCP/UDP headers start (`plain::dnat` / `plain::snat` are
@@ -104,12 +104,17 @@ impl<P: PacketBuf> Pipeline<P> {
         hash: KeyHash,
         cand: Candidate,
         ctx: &Ctx,
+        tables: (u64, u64),
     ) -> (Fast, bool) {
         let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
         match self.conns.lookup_packet(&key, hash, cand) {
             None => (Fast::Unknown, false),
-            Some((idx, Direction::Input)) => (self.established_inbound(pkt, p, idx, ctx), false),
-            Some((idx, Direction::Output)) => (self.established_reply(pkt, p, idx, ctx), true),
+            Some((idx, Direction::Input)) => {
+                (self.established_inbound(pkt, p, idx, ctx, tables), false)
+            }
+            Some((idx, Direction::Output)) => {
+                (self.established_reply(pkt, p, idx, ctx, tables), true)
+            }
         }
     }
 
@@ -121,8 +126,15 @@ impl<P: PacketBuf> Pipeline<P> {
     /// packet goes to the full path from the start ([`Fast::Unknown`]), which looks the
     /// service up.
     #[inline(always)]
-    fn established_inbound(&mut self, pkt: &mut P, p: &Plain, idx: ConnIdx, ctx: &Ctx) -> Fast {
-        let Some(conn) = self.conns.get(idx) else {
+    fn established_inbound(
+        &mut self,
+        pkt: &mut P,
+        p: &Plain,
+        idx: ConnIdx,
+        ctx: &Ctx,
+        tables: (u64, u64),
+    ) -> Fast {
+        let Some(conn) = self.conns.found(idx) else {
             return Fast::Unknown;
         };
         let (dest_id, fwd, daddr, dport, deltas) = (
@@ -135,10 +147,7 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
             return Fast::Unknown;
         };
-        let Some(egress) =
-            self.egress_cache
-                .get(daddr, ctx.net.routes.id(), ctx.neigh.generation())
-        else {
+        let Some(egress) = self.egress_cache.get(daddr, tables.0, tables.1) else {
             return Fast::Known(idx);
         };
         let len = pkt.len() as u64;
@@ -173,20 +182,15 @@ impl<P: PacketBuf> Pipeline<P> {
         if !rewritten {
             return Fast::Known(idx);
         }
-        // parse_plain saw a whole Ethernet header (the tunnel moved it to the front): this
-        // cannot fail.
-        let _ = ethernet::set_macs(pkt.data_mut(), MacAddr(egress.src_mac), MacAddr(egress.mac));
-        // From here on the packet is forwarded, as the full path would: its state and counts.
-        self.track(
-            idx,
-            Direction::Input,
-            p.tcp_flags(),
-            dsvc,
-            dest,
-            len,
-            ctx.now_s,
-        );
-        self.counters.fast_path_packets.inc();
+        // parse_plain saw a whole untagged Ethernet header (the tunnel moved it to the
+        // front): this cannot fail.
+        let _ = plain::set_macs(pkt.data_mut(), &egress.l2);
+        // From here on the packet is forwarded, as the full path would: its state and counts
+        // (`track`, for the connection just found).
+        let load = self
+            .conns
+            .on_found_packet(idx, Direction::Input, p.tcp_flags(), ctx.now_s);
+        self.count(load, Direction::Input, dsvc, dest, len);
         Fast::Tx(egress.route.port)
     }
 
@@ -225,7 +229,14 @@ impl<P: PacketBuf> Pipeline<P> {
     /// comes from a configured NAT real server: checked here too, else [`Fast::Unknown`] (a
     /// tuple that is also an inbound key, a real server no longer NAT).
     #[inline(always)]
-    fn established_reply(&mut self, pkt: &mut P, p: &Plain, idx: ConnIdx, ctx: &Ctx) -> Fast {
+    fn established_reply(
+        &mut self,
+        pkt: &mut P,
+        p: &Plain,
+        idx: ConnIdx,
+        ctx: &Ctx,
+        tables: (u64, u64),
+    ) -> Fast {
         if ctx
             .snap
             .service_for(p.proto(), IpAddr::V4(p.dst()), p.dport())
@@ -236,7 +247,7 @@ impl<P: PacketBuf> Pipeline<P> {
         {
             return Fast::Unknown;
         }
-        let Some(conn) = self.conns.get(idx) else {
+        let Some(conn) = self.conns.found(idx) else {
             return Fast::Unknown;
         };
         let (dest_id, vaddr, vport, deltas) = (
@@ -251,10 +262,7 @@ impl<P: PacketBuf> Pipeline<P> {
         let Some(route) = ctx.net.routes.lookup(p.dst()) else {
             return Fast::Known(idx);
         };
-        let Some(hop) =
-            self.hop_cache
-                .get(route.next_hop, ctx.net.routes.id(), ctx.neigh.generation())
-        else {
+        let Some(hop) = self.hop_cache.get(route.next_hop, tables.0, tables.1) else {
             return Fast::Known(idx);
         };
         let len = pkt.len() as u64;
@@ -262,17 +270,11 @@ impl<P: PacketBuf> Pipeline<P> {
         if !nat::snat_at_with(frame, p.is_udp(), PLAIN_AT, vaddr, vport, &deltas) {
             return Fast::Known(idx);
         }
-        let _ = ethernet::set_macs(frame, MacAddr(hop.src_mac), MacAddr(hop.mac));
-        self.track(
-            idx,
-            Direction::Output,
-            p.tcp_flags(),
-            svc,
-            dest,
-            len,
-            ctx.now_s,
-        );
-        self.counters.fast_path_packets.inc();
+        let _ = plain::set_macs(frame, &hop.l2);
+        let load = self
+            .conns
+            .on_found_packet(idx, Direction::Output, p.tcp_flags(), ctx.now_s);
+        self.count(load, Direction::Output, svc, dest, len);
         Fast::Tx(route.port)
     }
 }

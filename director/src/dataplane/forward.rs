@@ -77,7 +77,7 @@ impl<P: PacketBuf> Pipeline<P> {
         match done {
             Ok(()) => match cached {
                 Some(e) => {
-                    let (src, dst) = (MacAddr(e.src_mac), MacAddr(e.mac));
+                    let (src, dst) = (MacAddr(e.src_mac()), MacAddr(e.mac()));
                     if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, dst) {
                         return Action::Drop(r.into(), pkt);
                     }
@@ -85,11 +85,7 @@ impl<P: PacketBuf> Pipeline<P> {
                 }
                 None => {
                     if let Resolution::Mac(mac) = ctx.neigh.resolve(route.port, route.next_hop) {
-                        let e = Egress {
-                            route,
-                            mac,
-                            src_mac: ctx.net.mac(route.port).0,
-                        };
+                        let e = Egress::new(route, mac, ctx.net.mac(route.port).0);
                         self.egress_cache.put(daddr, tables.0, tables.1, e);
                     }
                     self.egress(pkt, route, ctx)
@@ -111,11 +107,7 @@ impl<P: PacketBuf> Pipeline<P> {
                 // The fast path's NAT replies find this next hop's MAC here from now on.
                 let tables = (ctx.net.routes.id(), ctx.neigh.generation());
                 let src = ctx.net.mac(route.port);
-                let e = Egress {
-                    route,
-                    mac,
-                    src_mac: src.0,
-                };
+                let e = Egress::new(route, mac, src.0);
                 self.hop_cache.put(route.next_hop, tables.0, tables.1, e);
                 if let Err(r) = ethernet::set_macs(pkt.data_mut(), src, MacAddr(mac)) {
                     return Action::Drop(r.into(), pkt);

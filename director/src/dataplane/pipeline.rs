@@ -275,6 +275,10 @@ impl<P: PacketBuf> Pipeline<P> {
         // A table that fits L1 gains nothing from prefetching it (the probes cost about 25
         // instructions a frame).
         let prefetch = self.conns.memory_bytes() > PREFETCH_ABOVE_BYTES;
+        // The identities the egress caches are checked against, and the fast path's count,
+        // once a burst.
+        let tables = (ctx.net.routes.id(), ctx.neigh.generation());
+        let mut fast = 0u64;
         loop {
             // Pass 1: classify, prefetch each index slot.
             let mut n = 0;
@@ -320,8 +324,11 @@ impl<P: PacketBuf> Pipeline<P> {
                         );
                         continue;
                     };
-                    match self.established(&mut pkt, &p, hash, st.cands[i], ctx) {
-                        (Fast::Tx(out), _) => done(Action::Tx(out, pkt), port),
+                    match self.established(&mut pkt, &p, hash, st.cands[i], ctx, tables) {
+                        (Fast::Tx(out), _) => {
+                            fast += 1;
+                            done(Action::Tx(out, pkt), port)
+                        }
                         (Fast::Drop(d), _) => done(Action::Drop(d, pkt), port),
                         (Fast::Known(idx), reply) => {
                             done(self.act_known(pkt, &p, idx, reply, port, ctx), port)
@@ -336,6 +343,7 @@ impl<P: PacketBuf> Pipeline<P> {
                 break;
             }
         }
+        self.counters.fast_path_packets.add(fast);
         self.stage = Some(st);
     }
 
@@ -432,8 +440,12 @@ impl<P: PacketBuf> Pipeline<P> {
         let Class::Plain { hash, p } = class else {
             return self.act_full(pkt, in_port, meta, *class, ctx, steered);
         };
-        match self.established(&mut pkt, p, *hash, Candidate::NONE, ctx) {
-            (Fast::Tx(port), _) => Action::Tx(port, pkt),
+        let tables = (ctx.net.routes.id(), ctx.neigh.generation());
+        match self.established(&mut pkt, p, *hash, Candidate::NONE, ctx, tables) {
+            (Fast::Tx(port), _) => {
+                self.counters.fast_path_packets.inc();
+                Action::Tx(port, pkt)
+            }
             (Fast::Drop(d), _) => Action::Drop(d, pkt),
             (Fast::Known(idx), reply) => self.act_known(pkt, p, idx, reply, in_port, ctx),
             (Fast::Unknown, _) => self.act_reclassified(pkt, p, in_port, ctx, steered),
@@ -615,6 +627,20 @@ impl<P: PacketBuf> Pipeline<P> {
         now_s: u32,
     ) {
         let load = self.conns.on_packet_load(idx, dir, tcp_flags, now_s);
+        self.count(load, dir, svc, dest, len);
+    }
+
+    /// The counting part of [`Pipeline::track`]: the state change `load` on the destination's
+    /// active/inactive counts, the packet on its real server and service.
+    #[inline(always)]
+    pub(crate) fn count(
+        &self,
+        load: LoadChange,
+        dir: Direction,
+        svc: &ServiceRt,
+        dest: &DestRt,
+        len: u64,
+    ) {
         apply_load(&dest.load, load);
         let (d, s) = (dest.stats.slot(self.worker), svc.stats.slot(self.worker));
         match dir {

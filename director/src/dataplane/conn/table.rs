@@ -247,6 +247,15 @@ impl<A: ConnAddr> ConnTable<A> {
         self.slab.get(idx.0 as usize).filter(|c| c.is_live())
     }
 
+    /// The entry at `idx`, which [`ConnTable::lookup_packet`] has just returned (so it is a
+    /// live connection, not a template): [`ConnTable::get`] without checking that again.
+    #[inline(always)]
+    pub fn found(&self, idx: ConnIdx) -> Option<&Conn<A>> {
+        let c = self.slab.get(idx.0 as usize);
+        debug_assert!(c.is_some_and(|c| c.is_live() && !c.is_template()));
+        c
+    }
+
     /// Every live entry (slow path: `ipvsadm -L -c`, consistency checks).
     pub fn iter(&self) -> impl Iterator<Item = (ConnIdx, &Conn<A>)> + '_ {
         self.slab
@@ -658,12 +667,28 @@ impl<A: ConnAddr> ConnTable<A> {
         tcp_flags: u8,
         now: u32,
     ) -> LoadChange {
+        match self.slab.get(idx.0 as usize) {
+            Some(c) if c.is_live() && !c.is_template() => {
+                self.on_found_packet(idx, dir, tcp_flags, now)
+            }
+            _ => LoadChange::None,
+        }
+    }
+
+    /// [`ConnTable::on_packet_load`] for a connection [`ConnTable::lookup_packet`] has just
+    /// returned (live, not a template), without checking that again.
+    #[inline(always)]
+    pub fn on_found_packet(
+        &mut self,
+        idx: ConnIdx,
+        dir: Direction,
+        tcp_flags: u8,
+        now: u32,
+    ) -> LoadChange {
         let Some(c) = self.slab.get_mut(idx.0 as usize) else {
             return LoadChange::None;
         };
-        if !c.is_live() || c.is_template() {
-            return LoadChange::None;
-        }
+        debug_assert!(c.is_live() && !c.is_template());
         let (load, timeout) = step(c, dir, tcp_flags, &self.timeouts);
         let expires = now.saturating_add(timeout);
         c.expires = expires;

@@ -20,16 +20,17 @@
 //! packet of an established connection costs no service lookup. `established_inbound` and
 //! `established_reply` say why each gives the full path's answer.
 
-use crate::dataplane::conn::{tcp_flags, Candidate, ConnIdx, Direction, FlowKey, KeyHash};
+use crate::dataplane::conn::{tcp_flags, Candidate, Conn, ConnIdx, Direction, FlowKey, KeyHash};
 use crate::dataplane::drop::Drop;
 use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::pipeline::{Class, Ctx, Pipeline};
 use crate::dataplane::route::RouteResult;
 use crate::model::ForwardMethod;
+use crate::wire::nat::{self, NatDeltas};
 use crate::wire::plain::{self, Plain};
 use crate::wire::tun::{self, TunMtu};
-use crate::wire::{nat, DropReason, PacketMeta};
-use std::net::IpAddr;
+use crate::wire::{DropReason, PacketMeta};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Where a plain frame's IPv4 and TCP/UDP headers start (`plain::dnat` / `plain::snat` are
 /// these rewrites as tests and the fuzz target check them; called directly here, the
@@ -107,18 +108,17 @@ impl<P: PacketBuf> Pipeline<P> {
         tables: (u64, u64),
     ) -> (Fast, bool) {
         let key = FlowKey::new(p.proto(), p.src(), p.sport(), p.dst(), p.dport());
-        match self.conns.lookup_packet(&key, hash, cand) {
-            None => (Fast::Unknown, false),
-            Some((idx, Direction::Input)) => {
-                (self.established_inbound(pkt, p, idx, ctx, tables), false)
-            }
-            Some((idx, Direction::Output)) => {
-                (self.established_reply(pkt, p, idx, ctx, tables), true)
-            }
+        let Some((idx, dir, conn)) = self.conns.lookup_packet_entry(&key, hash, cand) else {
+            return (Fast::Unknown, false);
+        };
+        let found = Found::of(idx, conn);
+        match dir {
+            Direction::Input => (self.established_inbound(pkt, p, &found, ctx, tables), false),
+            Direction::Output => (self.established_reply(pkt, p, &found, ctx, tables), true),
         }
     }
 
-    /// A client's packet `pkt` (parsed as `p`) of connection `idx`.
+    /// A client's packet `pkt` (parsed as `p`) of the connection found (`f`).
     ///
     /// No service was looked up: a destination still configured means its service is (a
     /// service keeps its address, and the connection's key was that service's), so the full
@@ -130,21 +130,13 @@ impl<P: PacketBuf> Pipeline<P> {
         &mut self,
         pkt: &mut P,
         p: &Plain,
-        idx: ConnIdx,
+        f: &Found,
         ctx: &Ctx,
         tables: (u64, u64),
     ) -> Fast {
-        let Some(conn) = self.conns.found(idx) else {
-            return Fast::Unknown;
-        };
-        let (dest_id, fwd, daddr, dport, deltas) = (
-            conn.dest_id(),
-            conn.forward(),
-            conn.daddr(),
-            conn.dport(),
-            *conn.nat_deltas(),
-        );
-        let Some((dsvc, dest)) = ctx.snap.dest(dest_id) else {
+        let idx = f.idx;
+        let (dest_id, fwd, daddr, dport, deltas) = (f.dest_id, f.fwd, f.daddr, f.dport, f.deltas);
+        let Some((dsvc, dest)) = ctx.snap.dest_counters(dest_id) else {
             return Fast::Unknown;
         };
         let Some(egress) = self.egress_cache.get(daddr, tables.0, tables.1) else {
@@ -166,15 +158,10 @@ impl<P: PacketBuf> Pipeline<P> {
                     // Past the point of no return (the full path, too, counts the packet
                     // on its connection, then drops it); parse_plain's and the MTU's checks
                     // leave `tun::encap` nothing to refuse, so this is not expected.
-                    self.track(
-                        idx,
-                        Direction::Input,
-                        p.tcp_flags(),
-                        dsvc,
-                        dest,
-                        len,
-                        ctx.now_s,
-                    );
+                    let load =
+                        self.conns
+                            .on_found_packet(idx, Direction::Input, p.tcp_flags(), ctx.now_s);
+                    self.count(load, Direction::Input, dsvc, dest, len);
                     return Fast::Drop(r.into());
                 }
             },
@@ -223,7 +210,7 @@ impl<P: PacketBuf> Pipeline<P> {
         ))
     }
 
-    /// A NAT real server's reply `pkt` (parsed as `p`) of connection `idx`.
+    /// A NAT real server's reply `pkt` (parsed as `p`) of the connection found (`f`).
     ///
     /// The full path takes a packet for a reply only if it is not for a virtual service and
     /// comes from a configured NAT real server: checked here too, else [`Fast::Unknown`] (a
@@ -233,7 +220,7 @@ impl<P: PacketBuf> Pipeline<P> {
         &mut self,
         pkt: &mut P,
         p: &Plain,
-        idx: ConnIdx,
+        f: &Found,
         ctx: &Ctx,
         tables: (u64, u64),
     ) -> Fast {
@@ -247,16 +234,9 @@ impl<P: PacketBuf> Pipeline<P> {
         {
             return Fast::Unknown;
         }
-        let Some(conn) = self.conns.found(idx) else {
-            return Fast::Unknown;
-        };
-        let (dest_id, vaddr, vport, deltas) = (
-            conn.dest_id(),
-            conn.vaddr(),
-            conn.vport(),
-            *conn.nat_deltas(),
-        );
-        let Some((svc, dest)) = ctx.snap.dest(dest_id) else {
+        let idx = f.idx;
+        let (dest_id, vaddr, vport, deltas) = (f.dest_id, f.vaddr, f.vport, f.deltas);
+        let Some((svc, dest)) = ctx.snap.dest_counters(dest_id) else {
             return Fast::Known(idx);
         };
         let Some(route) = ctx.net.routes.lookup(p.dst()) else {
@@ -276,6 +256,35 @@ impl<P: PacketBuf> Pipeline<P> {
             .on_found_packet(idx, Direction::Output, p.tcp_flags(), ctx.now_s);
         self.count(load, Direction::Output, svc, dest, len);
         Fast::Tx(route.port)
+    }
+}
+
+/// What the fast path reads of the connection it found (copied out where the lookup had the
+/// entry at hand, not looked up again).
+struct Found {
+    idx: ConnIdx,
+    dest_id: u32,
+    fwd: ForwardMethod,
+    vaddr: Ipv4Addr,
+    vport: u16,
+    daddr: Ipv4Addr,
+    dport: u16,
+    deltas: NatDeltas,
+}
+
+impl Found {
+    #[inline(always)]
+    fn of(idx: ConnIdx, c: &Conn<Ipv4Addr>) -> Found {
+        Found {
+            idx,
+            dest_id: c.dest_id(),
+            fwd: c.forward(),
+            vaddr: c.vaddr(),
+            vport: c.vport(),
+            daddr: c.daddr(),
+            dport: c.dport(),
+            deltas: *c.nat_deltas(),
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::dataplane::packet::PacketBuf;
 use crate::dataplane::ratelimit::TokenBucket;
 use crate::dataplane::snapshot::{protocol_of, DestRt, ServiceRt, Snapshot};
 use crate::dataplane::steering;
-use crate::metrics::WorkerCounters;
+use crate::metrics::{ServiceStats, WorkerCounters};
 use crate::model::ServiceKey;
 use crate::wire::plain::Plain;
 use crate::wire::{parse_frame, PacketKind, PacketMeta};
@@ -627,7 +627,7 @@ impl<P: PacketBuf> Pipeline<P> {
         now_s: u32,
     ) {
         let load = self.conns.on_packet_load(idx, dir, tcp_flags, now_s);
-        self.count(load, dir, svc, dest, len);
+        self.count(load, dir, &svc.stats, dest, len);
     }
 
     /// The counting part of [`Pipeline::track`]: the state change `load` on the destination's
@@ -637,12 +637,12 @@ impl<P: PacketBuf> Pipeline<P> {
         &self,
         load: LoadChange,
         dir: Direction,
-        svc: &ServiceRt,
+        svc: &ServiceStats,
         dest: &DestRt,
         len: u64,
     ) {
         apply_load(&dest.load, load);
-        let (d, s) = (dest.stats.slot(self.worker), svc.stats.slot(self.worker));
+        let (d, s) = (dest.stats.slot(self.worker), svc.slot(self.worker));
         match dir {
             Direction::Input => {
                 d.count_in(len);

@@ -194,6 +194,10 @@ pub struct Snapshot {
     /// from 1 and never reuses one, so they are unless many were removed): one bounds check
     /// instead of a hash probe per packet. Empty when sparse; missing ids hold [`NO_DEST`].
     dest_by_id: Vec<(u32, u32)>,
+    /// What the fast path counts a packet on, by dest id (alongside `dest_by_id`: empty
+    /// when the ids are sparse): the service's counters and the destination, one bounds
+    /// check away.
+    dest_refs: Vec<Option<(Arc<ServiceStats>, Arc<DestRt>)>>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
 }
@@ -263,6 +267,18 @@ impl Snapshot {
         let svc = self.services.get(s as usize)?;
         Some((svc, svc.dests.get(d as usize)?))
     }
+
+    /// The destination with this id, if still configured, and its service's counters: what
+    /// the fast path counts a packet on ([`Snapshot::dest`] without the service).
+    #[inline(always)]
+    pub fn dest_counters(&self, id: u32) -> Option<(&ServiceStats, &DestRt)> {
+        if self.dest_refs.is_empty() {
+            let (svc, d) = self.dest(id)?;
+            return Some((&svc.stats, d));
+        }
+        let (s, d) = self.dest_refs.get(id as usize)?.as_ref()?;
+        Some((s, d))
+    }
 }
 
 impl Snapshot {
@@ -289,10 +305,15 @@ impl Snapshot {
         self.dest_slots = SmallMap::new(&ids);
         let max_id = ids.iter().map(|&(id, _)| id as usize).max().unwrap_or(0);
         self.dest_by_id = Vec::new();
+        self.dest_refs = Vec::new();
         if !ids.is_empty() && max_id <= 4 * ids.len() + 256 {
             self.dest_by_id = vec![NO_DEST; max_id + 1];
-            for &(id, slot) in &ids {
-                self.dest_by_id[id as usize] = slot;
+            self.dest_refs = vec![None; max_id + 1];
+            for &(id, (s, d)) in &ids {
+                self.dest_by_id[id as usize] = (s, d);
+                let svc = &self.services[s as usize];
+                self.dest_refs[id as usize] =
+                    Some((Arc::clone(&svc.stats), Arc::clone(&svc.dests[d as usize])));
             }
         }
     }
@@ -609,12 +630,21 @@ mod tests {
                 .build(1, &services, Timeouts::default())
                 .unwrap();
             assert_eq!(snap.dest_by_id.is_empty(), ids[2] > 1000, "{ids:?}");
+            assert_eq!(snap.dest_refs.is_empty(), ids[2] > 1000, "{ids:?}");
             for (i, &id) in ids.iter().enumerate() {
                 let (sv, d) = snap.dest(id).expect("configured");
                 assert_eq!((sv.index, d.id, d.config.addr), (0, id, rs(i as u8 + 1)));
                 assert!(snap.dest(id + 1).is_none() || ids.contains(&(id + 1)));
+                // The fast path's form: the same destination and the service's counters.
+                let (st, d2) = snap.dest_counters(id).expect("configured");
+                assert!(std::ptr::eq(st, &*sv.stats) && std::ptr::eq(d2, &**d));
+                assert_eq!(
+                    snap.dest_counters(id + 1).is_none(),
+                    snap.dest(id + 1).is_none()
+                );
             }
             assert!(snap.dest(0).is_none() && snap.dest(2).is_none());
+            assert!(snap.dest_counters(0).is_none() && snap.dest_counters(2).is_none());
         }
     }
 }

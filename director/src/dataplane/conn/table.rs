@@ -247,15 +247,6 @@ impl<A: ConnAddr> ConnTable<A> {
         self.slab.get(idx.0 as usize).filter(|c| c.is_live())
     }
 
-    /// The entry at `idx`, which [`ConnTable::lookup_packet`] has just returned (so it is a
-    /// live connection, not a template): [`ConnTable::get`] without checking that again.
-    #[inline(always)]
-    pub fn found(&self, idx: ConnIdx) -> Option<&Conn<A>> {
-        let c = self.slab.get(idx.0 as usize);
-        debug_assert!(c.is_some_and(|c| c.is_live() && !c.is_template()));
-        c
-    }
-
     /// Every live entry (slow path: `ipvsadm -L -c`, consistency checks).
     pub fn iter(&self) -> impl Iterator<Item = (ConnIdx, &Conn<A>)> + '_ {
         self.slab
@@ -336,13 +327,26 @@ impl<A: ConnAddr> ConnTable<A> {
         h: KeyHash,
         cand: Candidate,
     ) -> Option<(ConnIdx, Direction)> {
+        self.lookup_packet_entry(key, h, cand)
+            .map(|(idx, dir, _)| (idx, dir))
+    }
+
+    /// [`ConnTable::lookup_packet`] with the entry found, a live connection (not a template):
+    /// the caller reads it without looking it up again.
+    #[inline(always)]
+    pub fn lookup_packet_entry(
+        &self,
+        key: &FlowKey<A>,
+        h: KeyHash,
+        cand: Candidate,
+    ) -> Option<(ConnIdx, Direction, &Conn<A>)> {
         let slab = &self.slab;
         let guess = slab
             .get(cand.0 as usize)
-            .and_then(|c| c.packet_direction(key));
+            .and_then(|c| Some((c.packet_direction(key)?, c)));
         // An inbound key is never parked, and unique in the index: found, it is the answer.
-        if guess == Some(Direction::Input) {
-            return Some((ConnIdx(cand.0), Direction::Input));
+        if let Some((Direction::Input, c)) = guess {
+            return Some((ConnIdx(cand.0), Direction::Input, c));
         }
         if !self.pending.is_empty() {
             let parked = self.pending.find(h.0, |i| {
@@ -350,11 +354,11 @@ impl<A: ConnAddr> ConnTable<A> {
                 c.has_reply_key() && c.matches_reply(key)
             });
             if let Some(i) = parked {
-                return Some((ConnIdx(i), Direction::Output));
+                return Some((ConnIdx(i), Direction::Output, &slab[i as usize]));
             }
         }
-        if let Some(dir) = guess {
-            return Some((ConnIdx(cand.0), dir));
+        if let Some((dir, c)) = guess {
+            return Some((ConnIdx(cand.0), dir, c));
         }
         let mut dir = Direction::Input;
         self.index
@@ -365,7 +369,7 @@ impl<A: ConnAddr> ConnTable<A> {
                 }
                 None => false,
             })
-            .map(|i| (ConnIdx(i), dir))
+            .map(|i| (ConnIdx(i), dir, &slab[i as usize]))
     }
 
     /// [`ConnTable::lookup_in`] with the key's hash from [`ConnTable::hash_in`].

@@ -26,11 +26,21 @@ pub const L4: usize = L3 + ipv4::MIN_HEADER_LEN;
 /// profile).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plain {
-    /// Source address (high half) and destination address (low half).
+    /// Source then destination address, the 8 bytes as the frame holds them (network order)
+    /// read as one native-endian word: no byte swap to read it, to compare it with stored
+    /// addresses or to hash it (`ConnAddr::hash_flow` packs a key's addresses the same way).
     addrs: u64,
     /// Source port (bits 48..64), destination port (32..48), protocol (8..16), TCP flags
     /// (0..8).
     rest: u64,
+}
+
+/// Two IPv4 addresses as one word: their 8 bytes in network order (source first) read
+/// native-endian, as [`parse_plain`] reads them off a frame.
+#[inline(always)]
+pub fn addr_pair(src: Ipv4Addr, dst: Ipv4Addr) -> u64 {
+    let (s, d) = (src.octets(), dst.octets());
+    u64::from_ne_bytes([s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]])
 }
 
 impl Plain {
@@ -48,7 +58,7 @@ impl Plain {
         tcp_flags: u8,
     ) -> Plain {
         Plain {
-            addrs: u64::from(u32::from(src)) << 32 | u64::from(u32::from(dst)),
+            addrs: addr_pair(src, dst),
             rest: u64::from(sport) << 48
                 | u64::from(dport) << 32
                 | u64::from(proto) << 8
@@ -59,13 +69,15 @@ impl Plain {
     /// IPv4 source.
     #[inline(always)]
     pub fn src(&self) -> Ipv4Addr {
-        Ipv4Addr::from((self.addrs >> 32) as u32)
+        let b = self.addrs.to_ne_bytes();
+        Ipv4Addr::new(b[0], b[1], b[2], b[3])
     }
 
     /// IPv4 destination.
     #[inline(always)]
     pub fn dst(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.addrs as u32)
+        let b = self.addrs.to_ne_bytes();
+        Ipv4Addr::new(b[4], b[5], b[6], b[7])
     }
 
     /// TCP/UDP source port.
@@ -154,9 +166,10 @@ fn parse_prefix<const N: usize>(h: &[u8; N], len: usize) -> Option<Plain> {
     if L3 + total > len || !checksum::verify_ipv4_header(&bytes(h, L3)) {
         return None;
     }
-    // Plain::new's packing, from whole words: the two addresses are one big-endian u64, the
-    // two ports one big-endian u32; each branch adds its own protocol number, a constant.
-    let addrs = u64::from_be_bytes(bytes(h, L3 + 12));
+    // Plain::new's packing, from whole words: the two addresses are one native u64 of the
+    // frame's bytes, the two ports one big-endian u32; each branch adds its own protocol
+    // number, a constant.
+    let addrs = u64::from_ne_bytes(bytes(h, L3 + 12));
     let ports = u64::from(u32::from_be_bytes(bytes(h, L4))) << 32;
     // TTL (low byte) and protocol (high byte) as one number: TCP, or UDP, with a TTL left to
     // decrement (2 ..= 255) is one range of it.

@@ -68,7 +68,8 @@ impl ConnAddr for Ipv4Addr {
 
     #[inline(always)]
     fn hash_flow(src: Self, dst: Self, rest: u64, seed: &[u64; 4]) -> u64 {
-        let addrs = (u64::from(u32::from(src)) << 32) | u64::from(u32::from(dst));
+        // The frame's 8 address bytes as one word, as the fast path parses them (no byte swap).
+        let addrs = crate::wire::plain::addr_pair(src, dst);
         // A second round: one folded multiply leaves the low bits (hashbrown's bucket index)
         // poorly mixed when both operands' low words are nearly constant.
         folded_mul(folded_mul(addrs ^ seed[0], rest ^ seed[1]), seed[2])

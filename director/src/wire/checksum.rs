@@ -123,6 +123,16 @@ pub fn update_sum(check: u16, delta: u32) -> u16 {
     !fold32(u32::from(!check) + delta)
 }
 
+/// [`update_sum`] for a delta already folded to 16 bits: one end-around carry suffices
+/// (`!check + delta` is at most 0x1fffe), so this is an add and an add-with-carry. Equals
+/// `update_sum(check, u32::from(delta))`.
+#[inline(always)]
+pub fn update_folded(check: u16, delta: u16) -> u16 {
+    let (sum, carry) = (!check).overflowing_add(delta);
+    // With a carry, `sum` is at most 0xfffe: adding it back cannot overflow.
+    !(sum + u16::from(carry))
+}
+
 /// `!old + new` for a 16-bit field, a term of [`update_sum`]'s delta.
 #[inline]
 pub fn delta16(old: u16, new: u16) -> u32 {
@@ -204,6 +214,27 @@ mod tests {
             acc = (acc & 0xffff) + (acc >> 16);
         }
         !(acc as u16)
+    }
+
+    #[test]
+    fn update_folded_equals_update_sum() {
+        let mut x: u32 = 0x9e37_79b9;
+        let mut deltas = vec![0u16, 1, 0x7fff, 0x8000, 0xfffe, 0xffff];
+        for _ in 0..64 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            deltas.push(x as u16);
+        }
+        for check in 0..=u16::MAX {
+            for &d in &deltas {
+                assert_eq!(
+                    update_folded(check, d),
+                    update_sum(check, u32::from(d)),
+                    "check {check:#x} delta {d:#x}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -34,9 +34,9 @@ enum Side {
 enum Terms {
     /// Computed from the fields it replaces.
     FromPacket,
-    /// Given: `update_sum`'s deltas for the IPv4 header (TTL decrement included) and the
-    /// TCP/UDP checksum.
-    Given { ip: u32, l4: u32 },
+    /// Given, folded to 16 bits (`update_folded`'s deltas): for the IPv4 header (TTL
+    /// decrement included) and the TCP/UDP checksum.
+    Given { ip: u16, l4: u16 },
 }
 
 /// The RFC 1624 checksum terms of one NAT connection's two rewrites, computed once when the
@@ -203,27 +203,28 @@ fn rewrite<const L4_LEN: usize>(
     }
     let new_addr = new_addr.octets();
     let new_port = new_port.to_be_bytes();
-    let (ip_delta, l4_delta) = match terms {
+    let old_ip_check = get_ne_u16(ip, ipv4::field::CHECKSUM);
+    let (ip_check, l4_check) = match terms {
         Terms::FromPacket => {
             let addr_delta =
                 checksum::delta32(get_ne_u32(ip, addr_at), u32::from_ne_bytes(new_addr));
             let port_delta =
                 checksum::delta16(get_ne_u16(l4, port_at), u16::from_ne_bytes(new_port));
             (
-                checksum::TTL_DECREMENT_NE + addr_delta,
-                port_delta + addr_delta,
+                checksum::update_sum(old_ip_check, checksum::TTL_DECREMENT_NE + addr_delta),
+                checksum::update_sum(old_l4_check, port_delta + addr_delta),
             )
         }
-        Terms::Given { ip, l4 } => (ip, l4),
+        Terms::Given { ip, l4 } => (
+            checksum::update_folded(old_ip_check, ip),
+            checksum::update_folded(old_l4_check, l4),
+        ),
     };
-    let l4_check = checksum::update_sum(old_l4_check, l4_delta);
     let l4_check = if is_udp {
         udp_nonzero(l4_check)
     } else {
         l4_check
     };
-    let old_ip_check = get_ne_u16(ip, ipv4::field::CHECKSUM);
-    let ip_check = checksum::update_sum(old_ip_check, ip_delta);
     l4[port_at..port_at + 2].copy_from_slice(&new_port);
     set_ne_u16(l4, check_at, l4_check);
     ip[ipv4::field::TTL] = ttl - 1;
@@ -288,8 +289,8 @@ pub fn dnat_at_with(
 ) -> bool {
     let at = (l3, l4, frame.len());
     let terms = Terms::Given {
-        ip: u32::from(deltas.ip_in),
-        l4: u32::from(deltas.l4_in),
+        ip: deltas.ip_in,
+        l4: deltas.l4_in,
     };
     rewrite_l4(frame, udp, at, Side::Dst, new_daddr, new_dport, terms)
 }
@@ -307,8 +308,8 @@ pub fn snat_at_with(
 ) -> bool {
     let at = (l3, l4, frame.len());
     let terms = Terms::Given {
-        ip: u32::from(deltas.ip_out),
-        l4: u32::from(deltas.l4_out),
+        ip: deltas.ip_out,
+        l4: deltas.l4_out,
     };
     rewrite_l4(frame, udp, at, Side::Src, new_saddr, new_sport, terms)
 }

@@ -86,6 +86,8 @@ impl EgressCache {
         }
     }
 
+    /// The slot of an address given as its bytes in network order read native-endian (as
+    /// the frame holds them: no byte swap).
     #[inline(always)]
     fn slot(daddr: u32) -> usize {
         (daddr.wrapping_mul(0x9e37_79b1) >> 24) as usize
@@ -95,7 +97,7 @@ impl EgressCache {
     /// the route table's also stands for the ports, whose MACs come with it).
     #[inline(always)]
     pub(crate) fn get(&self, daddr: Ipv4Addr, routes: u64, neigh: u64) -> Option<Egress> {
-        let a = u32::from(daddr);
+        let a = u32::from_ne_bytes(daddr.octets());
         let s = &self.slots[Self::slot(a)];
         (s.daddr == a && s.routes == routes && s.neigh == neigh).then_some(Egress {
             route: s.route,
@@ -106,7 +108,7 @@ impl EgressCache {
     /// Remembers `daddr`'s egress as resolved in tables `routes` and `neigh`.
     #[inline]
     pub(crate) fn put(&mut self, daddr: Ipv4Addr, routes: u64, neigh: u64, e: Egress) {
-        let a = u32::from(daddr);
+        let a = u32::from_ne_bytes(daddr.octets());
         self.slots[Self::slot(a)] = Slot {
             daddr: a,
             routes,
@@ -153,7 +155,10 @@ mod tests {
         // Find another address with the same slot.
         let b = (1..u32::MAX)
             .map(|i| Ipv4Addr::from(u32::from(a).wrapping_add(i)))
-            .find(|b| EgressCache::slot(u32::from(*b)) == EgressCache::slot(u32::from(a)))
+            .find(|b| {
+                EgressCache::slot(u32::from_ne_bytes(b.octets()))
+                    == EgressCache::slot(u32::from_ne_bytes(a.octets()))
+            })
             .unwrap();
         c.put(a, 1, 1, egress(1, [1; 6]));
         c.put(b, 1, 1, egress(0, [2; 6]));

@@ -145,15 +145,22 @@ impl<P: PacketBuf> Pipeline<P> {
         let len = pkt.len() as u64;
         // The rewrite comes first: it is the last thing that can decline (it writes nothing
         // then, e.g. for a UDP datagram without checksum, or a tunnel packet over the MTU).
+        // Each arm sets the MACs in the frame it rewrote once the rewrite is done (parse_plain
+        // saw a whole untagged Ethernet header; the tunnel moved it to the front), on the
+        // same slice: that cannot fail once the longer rewrite has succeeded.
         let rewritten = match fwd {
             ForwardMethod::Masq => {
                 let frame = pkt.data_mut();
                 nat::dnat_at_with(frame, p.is_udp(), PLAIN_AT, daddr, dport, &deltas)
+                    && plain::set_macs(frame, &egress.l2)
             }
-            ForwardMethod::Route => plain::forward_dr(pkt.data_mut()),
+            ForwardMethod::Route => {
+                let frame = pkt.data_mut();
+                plain::forward_dr(frame) && plain::set_macs(frame, &egress.l2)
+            }
             ForwardMethod::Tunnel => match self.tunnel(pkt, p, &egress.route, daddr) {
                 None => false,
-                Some(Ok(())) => true,
+                Some(Ok(())) => plain::set_macs(pkt.data_mut(), &egress.l2),
                 Some(Err(r)) => {
                     // Past the point of no return (the full path, too, counts the packet
                     // on its connection, then drops it); parse_plain's and the MTU's checks
@@ -169,9 +176,6 @@ impl<P: PacketBuf> Pipeline<P> {
         if !rewritten {
             return Fast::Known(idx);
         }
-        // parse_plain saw a whole untagged Ethernet header (the tunnel moved it to the
-        // front): this cannot fail.
-        let _ = plain::set_macs(pkt.data_mut(), &egress.l2);
         // From here on the packet is forwarded, as the full path would: its state and counts
         // (`track`, for the connection just found).
         let load = self

@@ -641,7 +641,10 @@ impl<P: PacketBuf> Pipeline<P> {
         dest: &DestRt,
         len: u64,
     ) {
-        apply_load(&dest.load, load);
+        // Nearly always no change: one test, then nothing to do.
+        if load != LoadChange::None {
+            apply_load(&dest.load, load);
+        }
         let (d, s) = (dest.stats.slot(self.worker), svc.slot(self.worker));
         match dir {
             Direction::Input => {

@@ -3,9 +3,11 @@
 //! comparisons of pipeline changes and for callgrind (instructions per packet), next to the
 //! bench binary's probe (which times the same call on mbufs fed by a generator).
 //!
-//! `cargo run --release -p bench --example pipeline_cost -- [nat|dr|tun] CONNS PACKETS [mbuf]`
+//! `cargo run --release -p bench --example pipeline_cost -- [nat|dr|tun|reply] CONNS PACKETS [mbuf]`
 //! e.g. `... -- nat 1000 20000000`; under callgrind use a few hundred thousand packets. With
-//! `mbuf` the packets are DPDK mbufs (EAL without hugepages), as in the workers.
+//! `mbuf` the packets are DPDK mbufs (EAL without hugepages), as in the workers. `reply`
+//! times the NAT real servers' replies (real server -> client, SNAT) of established NAT
+//! connections instead of the clients' packets.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,11 +76,13 @@ fn run<P: PacketBuf>(
     pool: P::Pool,
     packet: impl Fn(&[u8]) -> P,
 ) -> Result<(), String> {
-    let method = match args.first().map(String::as_str).unwrap_or("nat") {
-        "nat" => Method::Nat,
-        "dr" => Method::Dr,
-        "tun" => Method::Tun,
-        m => return Err(format!("unknown method {m:?} (nat, dr, tun)")),
+    let mode = args.first().map(String::as_str).unwrap_or("nat");
+    let (method, replies) = match mode {
+        "nat" => (Method::Nat, false),
+        "dr" => (Method::Dr, false),
+        "tun" => (Method::Tun, false),
+        "reply" => (Method::Nat, true),
+        m => return Err(format!("unknown mode {m:?} (nat, dr, tun, reply)")),
     };
     let conns: u32 = args
         .get(1)
@@ -90,7 +94,11 @@ fn run<P: PacketBuf>(
         .map_err(|e| format!("PACKETS: {e}"))?;
 
     let snap = topo::snapshot(1)?;
-    let net = topo::net_state()?;
+    let net = if replies {
+        topo::net_state_routed()?
+    } else {
+        topo::net_state()?
+    };
     let neigh = topo::neighbours(&net)?;
     let ctx = Ctx {
         snap: &snap,
@@ -116,6 +124,22 @@ fn run<P: PacketBuf>(
 
     let ack = Template::new(method.vip(), 64, Segment::Ack)?;
     let order = shuffled(conns, 7);
+    // Replies: each connection's client ACK once through the pipeline (the connection is
+    // then ESTABLISHED), its output (client -> real server) turned around into the real
+    // server's reply: addresses, ports and MACs swapped, which leaves both checksums valid.
+    let reply_frames: Vec<u8> = if replies {
+        let mut frames = Vec::with_capacity(conns as usize * ack.len());
+        for i in 0..u64::from(conns) {
+            let (a, p) = client(i);
+            let Action::Tx(_, out) = pipe.process(packet(&ack.frame(a, p)), 0, &ctx, false) else {
+                return Err(format!("flow {i}: the ACK was not forwarded"));
+            };
+            frames.extend_from_slice(&turned_around(out.data()));
+        }
+        frames
+    } else {
+        Vec::new()
+    };
     let mut pkts: Vec<P> = (0..STAGE)
         .map(|_| packet(&ack.frame(client(0).0, client(0).1)))
         .collect();
@@ -127,9 +151,15 @@ fn run<P: PacketBuf>(
     let mut bad = 0u64;
     while done < packets {
         for p in pkts.iter_mut() {
-            let (a, port) = client(u64::from(order[next]));
+            let flow = order[next] as usize;
             next = if next + 1 == order.len() { 0 } else { next + 1 };
-            ack.write(p.data_mut(), a, port);
+            if replies {
+                let f = &reply_frames[flow * ack_len..(flow + 1) * ack_len];
+                p.data_mut().copy_from_slice(f);
+            } else {
+                let (a, port) = client(flow as u64);
+                ack.write(p.data_mut(), a, port);
+            }
         }
         let t = Instant::now();
         bad += burst(&mut pipe, &mut pkts, &mut back, &ctx);
@@ -150,10 +180,29 @@ fn run<P: PacketBuf>(
     if bad > 0 {
         return Err(format!("{bad} packets were not forwarded"));
     }
+    let method = if replies {
+        "NatReply".to_string()
+    } else {
+        format!("{method:?}")
+    };
     println!(
-        "{method:?} conns {conns}: populate {:.0} ns/conn; established {:.1} ns/packet over {done} packets",
+        "{method} conns {conns}: populate {:.0} ns/conn; established {:.1} ns/packet over {done} packets",
         populate.as_nanos() as f64 / f64::from(conns.max(1)),
         spent.as_nanos() as f64 / done as f64
     );
     Ok(())
+}
+
+/// The frame a real server sends back for `fwd`, a client's frame as the director forwarded
+/// it: MACs, IPv4 addresses and TCP ports swapped (sums of the same words: both checksums
+/// stay valid).
+fn turned_around(fwd: &[u8]) -> Vec<u8> {
+    let mut f = fwd.to_vec();
+    let (eth, ip, l4) = (0, 14, 34);
+    for (a, b, n) in [(eth, eth + 6, 6), (ip + 12, ip + 16, 4), (l4, l4 + 2, 2)] {
+        for k in 0..n {
+            f.swap(a + k, b + k);
+        }
+    }
+    f
 }

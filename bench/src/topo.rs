@@ -26,6 +26,8 @@ pub const P0_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 pub const P1_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// MAC of the upstream router that delivers client traffic to port 0.
 pub const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+/// Address of that router (the clients' gateway in [`net_state_routed`]).
+pub const ROUTER_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
 /// VIP of the NAT (masquerading) service, TCP port 80.
 pub const VIP_NAT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
 /// VIP of the direct-routing service, TCP port 80.
@@ -132,7 +134,17 @@ pub fn snapshot(n_workers: usize) -> Result<Snapshot, String> {
 
 /// Ports 0 (MTU 1500) and 1 (MTU 9000) with their connected routes.
 pub fn net_state() -> Result<NetState, String> {
-    let routes = RouteTableBuilder::new()
+    ports(RouteTableBuilder::new())
+}
+
+/// [`net_state`] plus a default route via the router on port 0 ([`ROUTER_IP`]): the route
+/// NAT replies to the clients take (the bench sends no replies; `pipeline_cost reply` does).
+pub fn net_state_routed() -> Result<NetState, String> {
+    ports(RouteTableBuilder::new().default_gateway(ROUTER_IP))
+}
+
+fn ports(routes: RouteTableBuilder) -> Result<NetState, String> {
+    let routes = routes
         .connected(0, P0_IP, 24, 1500)
         .connected(1, P1_IP, 24, 9000)
         .build()
@@ -154,12 +166,16 @@ pub fn net_state() -> Result<NetState, String> {
     })
 }
 
-/// Neighbours: every real server, static.
+/// Neighbours: every real server, static (and the router, where a route uses it).
 pub fn neighbours(net: &NetState) -> Result<Arc<NeighTable>, String> {
     let mut mgr = NeighManager::new(NeighConfig::default(), Arc::new(net.routes.clone()));
     for i in 0..N_REAL {
         mgr.add_static(1, real_ip(i), real_mac(i))
             .map_err(|e| format!("static neighbour {}: {e}", real_ip(i)))?;
+    }
+    if net.routes.lookup(Ipv4Addr::new(10, 0, 0, 1)).is_some() {
+        mgr.add_static(0, ROUTER_IP, ROUTER_MAC)
+            .map_err(|e| format!("static neighbour {ROUTER_IP}: {e}"))?;
     }
     Ok(mgr.snapshot())
 }

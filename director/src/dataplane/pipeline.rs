@@ -272,6 +272,7 @@ impl<P: PacketBuf> Pipeline<P> {
             }
             return;
         };
+        self.conns.settle_parked();
         // A table that fits L1 gains nothing from prefetching it (the probes cost about 25
         // instructions a frame).
         let prefetch = self.conns.memory_bytes() > PREFETCH_ABOVE_BYTES;

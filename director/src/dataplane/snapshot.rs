@@ -160,6 +160,13 @@ const NO_DEST: (u32, u32) = (u32::MAX, u32::MAX);
 const KIND_VIP: u64 = 1 << 56;
 const KIND_MASQ: u64 = 2 << 56;
 
+/// An IPv4 address's bit in `Snapshot::v4_vip_bits` (a multiplicative hash of its bytes as
+/// they are in memory, top 6 bits).
+#[inline(always)]
+fn vip_bit(a: std::net::Ipv4Addr) -> u64 {
+    1 << (u32::from_ne_bytes(a.octets()).wrapping_mul(0x9e37_79b1) >> 26)
+}
+
 /// The IPv4 endpoint map's key of (protocol, address, port) for one kind.
 #[inline(always)]
 fn v4_key(kind: u64, proto: u8, addr: std::net::Ipv4Addr, port: u16) -> u64 {
@@ -188,6 +195,9 @@ pub struct Snapshot {
     v4_endpoints: SmallMap<u32>,
     /// Whether a port-zero IPv4 service exists (only then does a miss look up port 0).
     v4_port_zero: bool,
+    /// One bit per IPv4 VIP address (`vip_bit`): a clear bit means "no VIP", no probe
+    /// (the fast path asks that of every NAT reply, whose destination is a client).
+    v4_vip_bits: u64,
     /// The per-packet form of `dest_ids`.
     dest_slots: SmallMap<(u32, u32)>,
     /// The same indexed by dest id while the ids are dense (the control plane numbers them
@@ -210,6 +220,9 @@ impl Snapshot {
             return None;
         }
         if let IpAddr::V4(a) = addr {
+            if self.v4_vip_bits & vip_bit(a) == 0 {
+                return None;
+            }
             let m = &self.v4_endpoints;
             let idx = match m.get(v4_key(KIND_VIP, proto, a, port)) {
                 Some(i) => i,
@@ -289,6 +302,7 @@ impl Snapshot {
             if let IpAddr::V4(a) = k.addr {
                 v4.push((v4_key(KIND_VIP, k.proto, a, k.port), i));
                 self.v4_port_zero |= k.port == 0;
+                self.v4_vip_bits |= vip_bit(a);
             }
         }
         for k in self.masq_sources.keys() {
@@ -597,6 +611,18 @@ mod tests {
         // A VIP endpoint is not a NAT source and the reverse.
         assert!(!snap.is_masq_source(6, IpAddr::V4(vip), 80));
         assert_eq!(idx(snap.service_for(6, rs(1), 8080)), None);
+        // The VIP filter: a clear bit answers "no VIP" at once; an address sharing the VIP's
+        // bit is still looked up, and found to be none.
+        assert_ne!(snap.v4_vip_bits & vip_bit(vip), 0);
+        let twin = (1..u32::MAX)
+            .map(|i| Ipv4Addr::from(u32::from(vip).wrapping_add(i)))
+            .find(|&a| vip_bit(a) == vip_bit(vip))
+            .unwrap();
+        assert_eq!(idx(snap.service_for(6, IpAddr::V4(twin), 80)), None);
+        for i in 0..1000u32 {
+            let a = Ipv4Addr::from(0x0a00_0000 + i);
+            assert_eq!(idx(snap.service_for(6, IpAddr::V4(a), 80)), None);
+        }
         for (id, s, addr) in [(7, 0, rs(1)), (9, 0, rs(2)), (11, 1, rs(3))] {
             let (sv, d) = snap.dest(id).expect("configured");
             assert_eq!((sv.index, d.id, d.config.addr), (s, id, addr));

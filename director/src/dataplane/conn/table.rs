@@ -636,6 +636,17 @@ impl<A: ConnAddr> ConnTable<A> {
         while self.settle_oldest() {}
     }
 
+    /// [`ConnTable::settle`] for the start of a burst: the keys parked during the previous
+    /// one have had their index slots loaded by now, and once they are in the index a reply
+    /// lookup need not scan the parked ones (left parked, the last few keys of a quiet spell
+    /// would cost every reply that scan).
+    #[inline]
+    pub fn settle_parked(&mut self) {
+        if !self.pending.is_empty() {
+            self.settle();
+        }
+    }
+
     /// Feeds one packet of connection `idx` (TCP flags byte `tcp_flags`, ignored for UDP)
     /// through the state machine and restarts its timeout. `None` if `idx` is not a live
     /// connection (templates have no packets).
@@ -1046,6 +1057,32 @@ mod tests {
         assert_eq!(t.insert_first(bad, SYN, 0), Err(InsertError::BadTemplate));
         assert_eq!(t.len(), 1);
         t.check_consistency().unwrap();
+    }
+
+    /// The start of a burst settles every parked reply key: each is found by the index then.
+    #[test]
+    fn settle_parked_indexes_every_parked_key() {
+        let mut t = ConnTable::with_capacity(64, Timeouts::default());
+        let idx: Vec<ConnIdx> = (0..PENDING as u16 - 2)
+            .map(|port| {
+                let new = new_conn(Protocol::Tcp, 100 + port, ForwardMethod::Masq);
+                t.insert_first(new, SYN, 0).unwrap().0
+            })
+            .collect();
+        assert_eq!(t.pending.len(), idx.len());
+        t.settle_parked();
+        assert!(t.pending.is_empty());
+        assert_eq!(t.index.len(), 2 * idx.len());
+        for &j in &idx {
+            let c = *t.get(j).unwrap();
+            assert_eq!(c.flags & flag::REPLY_PENDING, 0);
+            assert_eq!(t.lookup_reply(&c.reply_key()), Some(j));
+            assert_eq!(t.lookup_in(&c.inbound_key()), Some(j));
+        }
+        t.check_consistency().unwrap();
+        // Nothing parked: nothing to do.
+        t.settle_parked();
+        assert_eq!(t.index.len(), 2 * idx.len());
     }
 
     /// A parked reply key is found at once, enters the index after `PENDING` more NAT

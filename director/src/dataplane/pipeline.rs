@@ -304,10 +304,13 @@ impl<P: PacketBuf> Pipeline<P> {
                     }
                 }
             }
+            // Frames below this are prefetched ahead of (none without prefetching): one
+            // test a frame.
+            let ahead_end = if prefetch { n.min(STAGE) } else { 0 };
             for i in 0..n {
-                if prefetch {
-                    let j = i + ENTRY_AHEAD;
-                    if let Some(h) = st.classes[..n].get(j).and_then(|c| c.hash()) {
+                let j = i + ENTRY_AHEAD;
+                if j < ahead_end {
+                    if let Some(h) = st.classes[j].hash() {
                         st.cands[j] = self.conns.prefetch_entry(h);
                     }
                 }

@@ -132,6 +132,26 @@ except socket.timeout:
     print("timeout")
 ' "$VIP")
 expect_eq "$refused" refused "UDP to $VIP:83 -> rs1:83, nothing listening (rs1's port unreachable, translated back)"
+# No service at all on $VIP:84: the director answers as its host kernel would (a reset,
+# ICMP port unreachable), so the client is refused at once instead of timing out.
+rc=0
+in_client curl -s --max-time 3 "http://$VIP:84/" || rc=$?
+expect_eq "$rc" 7 "curl exit status for $VIP:84, no virtual service (7: refused by the director's reset)"
+refused=$(in_client "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 84))
+s.settimeout(3)
+s.send(b"x")
+try:
+    s.recv(16)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+' "$VIP")
+expect_eq "$refused" refused "UDP to $VIP:84, no virtual service (the director's port unreachable)"
 
 step "wlc, weights 3:1, 100 sequential connections ($VIP:8080 -> :80)"
 ipvsadm -A -t "$VIP:8080" -s wlc

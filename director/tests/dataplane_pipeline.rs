@@ -482,6 +482,46 @@ fn all_quiesced_service_answers_port_unreachable() {
     assert_eq!(lab.pipe.counters().conns_refused.get(), 1);
 }
 
+/// A VIP or director address where no service listens gets the host kernel's answer: a
+/// reset for TCP (RST|ACK for a SYN, a bare RST at the ack of a segment with ACK, nothing
+/// for a RST), ICMP port unreachable for UDP, back out of the receiving port; all counted as
+/// `port_closed`, no connection made. The same through the burst path (fast path on).
+#[test]
+fn closed_ports_get_the_host_kernels_answer() {
+    let cases = [
+        ("closed.syn.in", Some("closed.syn.rst")),
+        ("closed.ack.in", Some("closed.ack.rst")),
+        ("closed.rst.in", None),
+        ("closed.udp.in", Some("closed.udp.icmp")),
+    ];
+    let mut lab = Lab::new(classic());
+    for (name, answer) in cases {
+        lab.refuse(name, 0, pdrop(PipelineDrop::PortClosed));
+        let extra = lab.take_extra();
+        match answer {
+            Some(want) => {
+                assert_eq!(extra.len(), 1, "{name}: one answer");
+                assert_eq!(extra[0].0, 0, "{name}: back out of the receiving port");
+                assert_frame(&extra[0].1, want);
+            }
+            None => assert!(extra.is_empty(), "{name}: no answer"),
+        }
+    }
+    assert!(lab.conns().is_empty());
+    let frames: Vec<(Vec<u8>, u16)> = cases.iter().map(|(n, _)| (get(n).to_vec(), 0)).collect();
+    let (outcomes, extras) = lab.send_burst(&frames, false);
+    assert!(
+        outcomes.iter().all(|o| o.contains("port_closed")),
+        "{outcomes:?}"
+    );
+    let answers: Vec<&Vec<u8>> = extras.iter().flatten().map(|(_, f)| f).collect();
+    let want: Vec<&[u8]> = cases.iter().filter_map(|(_, a)| a.map(get)).collect();
+    assert_eq!(answers.len(), want.len());
+    for (got, want) in answers.iter().zip(want) {
+        assert_eq!(got.as_slice(), want);
+    }
+}
+
 #[test]
 fn segments_without_connection_and_ttl_1_are_dropped() {
     let mut lab = Lab::new(classic());

@@ -40,6 +40,7 @@ fn golden_cases_cover_every_operation() {
         "icmp_dnat",
         "icmp_snat",
         "snat",
+        "tcp_reset",
         "time_exceeded",
         "tun",
     ];

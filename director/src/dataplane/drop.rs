@@ -34,11 +34,14 @@ pub enum PipelineDrop {
     IcmpIgnored,
     /// A first fragment of a TCP/UDP packet (no reassembly in the data plane).
     FirstFragment,
+    /// TCP or UDP for a VIP or director address where no virtual service listens (answered
+    /// with a reset or ICMP port unreachable, as the host kernel would).
+    PortClosed,
 }
 
 impl PipelineDrop {
     /// Every pipeline reason, in index order.
-    pub const ALL: [PipelineDrop; 13] = [
+    pub const ALL: [PipelineDrop; 14] = [
         PipelineDrop::NotForUs,
         PipelineDrop::NoConnection,
         PipelineDrop::NoDestination,
@@ -52,6 +55,7 @@ impl PipelineDrop {
         PipelineDrop::IcmpNoConnection,
         PipelineDrop::IcmpIgnored,
         PipelineDrop::FirstFragment,
+        PipelineDrop::PortClosed,
     ];
 
     /// Metric label.
@@ -70,6 +74,7 @@ impl PipelineDrop {
             PipelineDrop::IcmpNoConnection => "icmp_no_connection",
             PipelineDrop::IcmpIgnored => "icmp_ignored",
             PipelineDrop::FirstFragment => "first_fragment",
+            PipelineDrop::PortClosed => "port_closed",
         }
     }
 }

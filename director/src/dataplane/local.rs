@@ -15,7 +15,9 @@ use crate::dataplane::snapshot::{DestRt, ServiceRt};
 use crate::model::ForwardMethod;
 use crate::wire::ethernet::L2;
 use crate::wire::icmp::{msg_type, unreachable_code};
-use crate::wire::{arp, arp_build, ethernet, icmp_build, icmp_nat, PacketMeta};
+use crate::wire::{
+    arp, arp_build, ethernet, icmp_build, icmp_nat, ipv4, tcp_reset, DropReason, PacketMeta,
+};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -300,6 +302,31 @@ impl<P: PacketBuf> Pipeline<P> {
             .and_then(|p| p.addrs.first().copied())
     }
 
+    /// A TCP segment or UDP datagram for one of our addresses (a VIP, a port's address)
+    /// where no virtual service listens. IPVS hands such a packet to the local stack, which
+    /// has no socket there: the director answers as that kernel would, with a TCP reset
+    /// (`wire::tcp_reset`) or ICMP port unreachable from the address it was sent to. Both
+    /// share the ICMP errors' rate limit (a flood of SYNs to a closed port gets no more
+    /// answers per second than `icmp_rate`). The packet is dropped and counted.
+    pub(crate) fn refuse_closed(
+        &mut self,
+        pkt: P,
+        meta: &PacketMeta,
+        in_port: u16,
+        ctx: &Ctx,
+    ) -> Action<P> {
+        if let IpAddr::V4(dst) = meta.dst {
+            if meta.proto == ipv4::proto::TCP {
+                self.originate(&pkt, meta, in_port, ctx, |out, l2, l3| {
+                    tcp_reset::build(out, l2, l3)
+                });
+            } else {
+                self.originate_error(&pkt, meta, in_port, dst, unreachable_code::PORT, 0, ctx);
+            }
+        }
+        Action::Drop(PipelineDrop::PortClosed.into(), pkt)
+    }
+
     /// Builds a destination-unreachable about `pkt` into a new buffer queued in `extra`.
     #[allow(clippy::too_many_arguments)]
     fn originate_error(
@@ -311,6 +338,28 @@ impl<P: PacketBuf> Pipeline<P> {
         code: u8,
         mtu: u16,
         ctx: &Ctx,
+    ) {
+        self.originate(pkt, meta, in_port, ctx, |out, l2, l3| {
+            if code == TIME_EXCEEDED_MARK {
+                icmp_build::time_exceeded(out, l2, src, l3, 0)
+            } else {
+                icmp_build::dest_unreachable(out, l2, src, l3, code, mtu)
+            }
+        });
+    }
+
+    /// Queues in `extra`, out of `in_port` back to the frame's sender, what `build` makes of
+    /// `pkt`'s IP packet (into a buffer of [`icmp_build::MAX_ERROR_FRAME_LEN`] bytes, given
+    /// the Ethernet header to write): only about a packet an ICMP error may be sent about
+    /// (`icmp_build::error_allowed`), within the ICMP rate limit, while `extra` has room and
+    /// the pool a buffer. Nothing is sent where `build` refuses.
+    fn originate(
+        &mut self,
+        pkt: &P,
+        meta: &PacketMeta,
+        in_port: u16,
+        ctx: &Ctx,
+        build: impl FnOnce(&mut [u8], &L2, &[u8]) -> Result<usize, DropReason>,
     ) {
         let data = pkt.data();
         let Some(l3) = data.get(usize::from(meta.l3_offset)..meta.frame_end()) else {
@@ -337,12 +386,7 @@ impl<P: PacketBuf> Pipeline<P> {
             dst: client_mac,
             vlan_tci: meta.vlan_tci,
         };
-        let built = if code == TIME_EXCEEDED_MARK {
-            icmp_build::time_exceeded(out.data_mut(), &l2, src, l3, 0)
-        } else {
-            icmp_build::dest_unreachable(out.data_mut(), &l2, src, l3, code, mtu)
-        };
-        match built {
+        match build(out.data_mut(), &l2, l3) {
             Ok(len) => {
                 let extra = out.len() - len;
                 out.trim(extra);

@@ -28,6 +28,7 @@ use crate::dataplane::snapshot::{protocol_of, DestRt, ServiceRt, Snapshot};
 use crate::dataplane::steering;
 use crate::metrics::{ServiceStats, WorkerCounters};
 use crate::model::ServiceKey;
+use crate::wire::ipv4::proto;
 use crate::wire::plain::Plain;
 use crate::wire::{parse_frame, PacketKind, PacketMeta};
 use crossbeam::channel::Sender;
@@ -127,6 +128,8 @@ pub(crate) enum Class {
     Reply { hash: KeyHash },
     /// ICMP for the director or about a tracked flow.
     Icmp,
+    /// TCP or UDP for a VIP or director address where no virtual service listens.
+    Closed,
     /// ARP.
     Arp,
     /// A plain frame (not a SYN) for the fast path (`fastpath.rs`), `hash` of its tuple (as
@@ -427,6 +430,12 @@ impl<P: PacketBuf> Pipeline<P> {
                 hash: self.conns.hash_reply(&key),
             };
         }
+        // For one of our addresses, but no service there: the host kernel's answer.
+        if (meta.proto == proto::TCP || meta.proto == proto::UDP)
+            && (ctx.net.is_local(dst) || ctx.snap.is_vip(meta.dst))
+        {
+            return Class::Closed;
+        }
         Class::Drop(PipelineDrop::NotForUs.into())
     }
 
@@ -511,6 +520,7 @@ impl<P: PacketBuf> Pipeline<P> {
             },
             Class::Reply { hash } => self.reply(pkt, meta, hash, ctx),
             Class::Icmp => self.icmp(pkt, meta, in_port, ctx, steered),
+            Class::Closed => self.refuse_closed(pkt, meta, in_port, ctx),
             Class::Arp => self.arp(pkt, meta, in_port, ctx),
             // Only `act` is given these.
             Class::Plain { p, .. } => self.act_reclassified(pkt, &p, in_port, ctx, steered),

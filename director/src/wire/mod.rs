@@ -31,6 +31,7 @@ pub mod nat;
 pub mod parse;
 pub mod plain;
 pub mod tcp;
+pub mod tcp_reset;
 #[cfg(test)]
 mod test_frames;
 pub mod tun;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use director::wire::ethernet::L2;
 use director::wire::{
-    arp_build, dr, icmp_build, icmp_nat, nat, parse_frame, tun, DropReason, MacAddr, PacketMeta,
+    arp_build, dr, icmp_build, icmp_nat, nat, parse_frame, tcp_reset, tun, DropReason, MacAddr,
+    PacketMeta,
 };
 
 /// One golden case: an operation, its parameters, the input frame and scapy's expected output.
@@ -180,6 +181,17 @@ impl Case {
                     let src = self.ip("src_ip");
                     icmp_build::dest_unreachable(&mut out, &l2, src, offending, code, mtu)?
                 };
+                frame = out[..n].to_vec();
+            }
+            "tcp_reset" => {
+                let l2 = L2 {
+                    src: self.mac("l2_src"),
+                    dst: self.mac("l2_dst"),
+                    vlan_tci: self.vlan("vlan"),
+                };
+                let segment = input.get(usize::from(meta.l3_offset)..).unwrap_or(&[]);
+                let mut out = [0u8; tcp_reset::MAX_RESET_FRAME_LEN];
+                let n = tcp_reset::build(&mut out, &l2, segment)?;
                 frame = out[..n].to_vec();
             }
             "icmp_dnat" => icmp_nat::dnat(&mut frame, &meta, self.addr("addr"), self.num("port"))?,

@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use director::wire::ethernet::L2;
 use director::wire::nat::NatDeltas;
 use director::wire::{
-    arp_build, checksum, dr, icmp_build, icmp_nat, ipv4, nat, parse_frame, plain, tun, DropReason,
-    MacAddr, PacketKind, PacketMeta,
+    arp_build, checksum, dr, icmp_build, icmp_nat, ipv4, nat, parse_frame, plain, tcp_reset, tun,
+    DropReason, MacAddr, PacketKind, PacketMeta,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -80,6 +80,13 @@ fn exercise(frame: &[u8], meta: &PacketMeta, own_meta: bool) {
             assert_eq!(m.icmp_type, if time_exceeded { 11 } else { 3 });
             assert_eq!(checksum::checksum(&out[usize::from(m.l4_offset)..n]), 0);
         }
+    }
+    // A reset for whatever the frame holds: a valid TCP segment to the sender, or nothing.
+    let mut out = [0u8; tcp_reset::MAX_RESET_FRAME_LEN];
+    if let Ok(n) = tcp_reset::build(&mut out, &l2, offending) {
+        let m = parse_frame(&out[..n]).expect("built resets parse");
+        assert_eq!(m.kind, PacketKind::Tcp);
+        assert_ne!(m.tcp_flags & 0x04, 0, "a reset");
     }
 }
 

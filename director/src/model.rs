@@ -1,7 +1,7 @@
 //! The IPVS configuration model shared by the control plane, the CLI and the data plane.
 //!
 //! These are *configuration* types (what `ipvsadm -A/-a` set), not data-plane state.
-//! The control plane owns an [`IpvsTable`]-like structure built from them (see `control::table`)
+//! The control plane owns an `IpvsTable`-like structure built from them (see `control::table`)
 //! and publishes immutable snapshots for the workers.
 
 use std::net::IpAddr;

@@ -134,9 +134,9 @@ pub enum Invocation {
     Run(Command),
     /// `-R`: read commands from stdin.
     Restore,
-    /// `-h`: print [`usage`] to stdout, exit 0.
+    /// `-h`: print the usage text to stdout, exit 0.
     Help,
-    /// `-v`: print [`version_line`] to stdout, exit 0.
+    /// `-v`: print the version line to stdout, exit 0.
     Version,
 }
 

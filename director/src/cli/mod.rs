@@ -1,5 +1,5 @@
 //! ipvsadm compatibility: the command line ([`args`], [`restore`], [`usage`]), the listing
-//! data ([`listing`]) and the output formats ([`format`]), byte-identical to ipvsadm 1.31
+//! data ([`listing`]) and the output formats ([`mod@format`]), byte-identical to ipvsadm 1.31
 //! (see docs/ARCHITECTURE.md).
 
 pub mod args;

@@ -4,7 +4,7 @@
 //! (so `ipvsadm -A ...` lines from scripts work); lines left without words are skipped.
 //! ipvsadm has no comment syntax (its '#' detection never triggers), and neither do we.
 
-/// The argument vectors of `input`'s lines, each starting with `program` as argv[0].
+/// The argument vectors of `input`'s lines, each starting with `program` as `argv[0]`.
 pub fn restore_lines(input: &str, program: &str) -> Vec<Vec<String>> {
     input
         .split('\n')

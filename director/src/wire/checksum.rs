@@ -61,8 +61,8 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// congruent (mod 0xffff) to the big-endian 16-bit word sum times 1 or 2^8, and 2^8 is
 /// invertible mod 0xffff, so one is 0 (mod 0xffff) exactly when the other is. A correct
 /// checksum makes the folded big-endian sum 0xffff: congruent to 0 and not all-zero bytes.
-/// [`header_word_sum`] keeps both properties (congruent, 0 only for zero bytes); the
-/// divisibility test is [`is_nonzero_multiple_of_ffff`]'s multiply.
+/// `header_word_sum` keeps both properties (congruent, 0 only for zero bytes); the
+/// divisibility test is `is_nonzero_multiple_of_ffff`'s multiply.
 #[inline(always)]
 pub fn verify_ipv4_header(header: &[u8; 20]) -> bool {
     is_nonzero_multiple_of_ffff(header_word_sum(header))
@@ -107,7 +107,7 @@ fn header_word_sum(header: &[u8; 20]) -> u32 {
 }
 
 /// [`checksum`] of 20 bytes (an option-less IPv4 header, checksum field zeroed), in
-/// straight-line code: the native-order words summed ([`header_word_sum`]) and folded (see
+/// straight-line code: the native-order words summed (`header_word_sum`) and folded (see
 /// [`verify_ipv4_header`] for why the byte order does not matter), swapped back at the end.
 #[inline]
 pub fn ipv4_header_checksum(header: &[u8; 20]) -> u16 {

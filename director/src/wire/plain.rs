@@ -123,9 +123,9 @@ const TCP_PREFIX: usize = L4 + tcp::MIN_HEADER_LEN;
 
 /// The fields of `frame` if it is a plain TCP/UDP-over-IPv4 frame (see the module docs).
 ///
-/// A frame of at least [`TCP_PREFIX`] bytes (every frame off an Ethernet wire: its minimum is
+/// A frame of at least `TCP_PREFIX` (54) bytes (every frame off an Ethernet wire: its minimum is
 /// 60) is read through that fixed-size prefix, so no read needs a bounds check of its own;
-/// a shorter one can only be plain UDP and takes [`parse_short`].
+/// a shorter one can only be plain UDP and takes `parse_short`.
 #[inline(always)]
 pub fn parse_plain(frame: &[u8]) -> Option<Plain> {
     match frame.first_chunk::<TCP_PREFIX>() {

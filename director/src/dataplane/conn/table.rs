@@ -636,7 +636,7 @@ impl<A: ConnAddr> ConnTable<A> {
         while self.settle_oldest() {}
     }
 
-    /// [`ConnTable::settle`] for the start of a burst: the keys parked during the previous
+    /// `ConnTable::settle` for the start of a burst: the keys parked during the previous
     /// one have had their index slots loaded by now, and once they are in the index a reply
     /// lookup need not scan the parked ones (left parked, the last few keys of a quiet spell
     /// would cost every reply that scan).

@@ -364,6 +364,12 @@ with open(f"{data}/expected.hex", "w") as out:
         e[IP].ttl -= 1
         del e[IP].chksum
         out.write(bytes(e).hex() + "\n")
+    # No service on VIP:81: the director answers as its host kernel would, with a reset
+    # (RST|ACK, seq 0, ack = the SYN's seq + 1; TTL 64, DF, ident 0) back to the client.
+    rst = (Ether(src=port_mac, dst=client) /
+           IP(src="192.0.2.10", dst="198.51.100.7", ttl=64, id=0, flags="DF") /
+           TCP(sport=81, dport=40000, flags="RA", seq=0, ack=8, window=0))
+    out.write(bytes(rst).hex() + "\n")
 # The daemon announces a VIP with gratuitous ARP (who-has VIP tell VIP, broadcast), at a
 # moment of its own choosing: such frames are accepted anywhere in the output, only this way.
 garp = (Ether(src=port_mac, dst="ff:ff:ff:ff:ff:ff") /

@@ -115,12 +115,13 @@ ipvsadm -a -u "$VIP:83" -r "$RS1_IP:83" -m
 rc=0
 in_client curl -s --max-time 3 "http://$VIP:82/" || rc=$?
 expect_eq "$rc" 7 "curl exit status for $VIP:82 -> rs1:82, nothing listening (7: refused, the RST came back through the director)"
-# The client's kernel reports the port unreachable only if the ICMP error quotes its own
-# datagram (client -> VIP:83): the director must translate the quoted header as well.
-refused=$(in_client "$PY" -c '
+# One UDP datagram from the client to $VIP:$1: "refused" (an ICMP port unreachable that
+# quotes it came back), "answered" or "timeout".
+udp_probe() {
+    in_client "$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 83))
+s.connect((sys.argv[1], int(sys.argv[2])))
 s.settimeout(3)
 s.send(b"x")
 try:
@@ -130,27 +131,18 @@ except ConnectionRefusedError:
     print("refused")
 except socket.timeout:
     print("timeout")
-' "$VIP")
+' "$VIP" "$1"
+}
+# The client's kernel reports the port unreachable only if the ICMP error quotes its own
+# datagram (client -> VIP:83): the director must translate the quoted header as well.
+refused=$(udp_probe 83)
 expect_eq "$refused" refused "UDP to $VIP:83 -> rs1:83, nothing listening (rs1's port unreachable, translated back)"
 # No service at all on $VIP:84: the director answers as its host kernel would (a reset,
 # ICMP port unreachable), so the client is refused at once instead of timing out.
 rc=0
 in_client curl -s --max-time 3 "http://$VIP:84/" || rc=$?
 expect_eq "$rc" 7 "curl exit status for $VIP:84, no virtual service (7: refused by the director's reset)"
-refused=$(in_client "$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 84))
-s.settimeout(3)
-s.send(b"x")
-try:
-    s.recv(16)
-    print("answered")
-except ConnectionRefusedError:
-    print("refused")
-except socket.timeout:
-    print("timeout")
-' "$VIP")
+refused=$(udp_probe 84)
 expect_eq "$refused" refused "UDP to $VIP:84, no virtual service (the director's port unreachable)"
 
 step "wlc, weights 3:1, 100 sequential connections ($VIP:8080 -> :80)"

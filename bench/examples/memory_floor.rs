@@ -7,7 +7,11 @@
 //! two random cache lines (and their TLB misses) set, to compare with `pipeline_cost` at the
 //! same size.
 //!
-//! `cargo run --release -p bench --example memory_floor -- N [ITEMS]`, e.g. `-- 10000000`.
+//! With `one-line` as third argument, each item reads only its entry, prefetched `SLOT_AHEAD`
+//! items ahead straight from its hash: the floor of a table whose lookup touches one line.
+//!
+//! `cargo run --release -p bench --example memory_floor -- N [ITEMS] [one-line]`, e.g.
+//! `-- 10000000`.
 
 use std::time::Instant;
 
@@ -34,7 +38,7 @@ fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: u64 = args
         .first()
-        .ok_or("usage: memory_floor N [ITEMS]")?
+        .ok_or("usage: memory_floor N [ITEMS] [one-line]")?
         .parse()
         .map_err(|e| format!("N: {e}"))?;
     let items: u64 = args
@@ -44,6 +48,11 @@ fn main() -> Result<(), String> {
     if n == 0 {
         return Err("N must be positive".into());
     }
+    let one_line = match args.get(2).map(String::as_str) {
+        None => false,
+        Some("one-line") => true,
+        Some(other) => return Err(format!("unknown mode {other:?} (one-line)")),
+    };
     let slots = 2 * n;
     let mut index = HugeArray::new(slots as usize, 0u64);
     for (i, s) in index.iter_mut().enumerate() {
@@ -53,7 +62,16 @@ fn main() -> Result<(), String> {
     let slot_of = |i: u64| (mix(i) % slots) as usize;
     let mut sum = 0u64;
     let t = Instant::now();
-    for i in 0..items {
+    if one_line {
+        let entry_of = |i: u64| (mix(i) % n) as usize;
+        for i in 0..items {
+            prefetch(&entries[entry_of(i + SLOT_AHEAD)]);
+            let e = &mut entries[entry_of(i)];
+            sum = sum.wrapping_add(u64::from(e.0[0]));
+            e.0[28] = e.0[28].wrapping_add(1);
+        }
+    }
+    for i in 0..if one_line { 0 } else { items } {
         prefetch(&index[slot_of(i + SLOT_AHEAD)]);
         let ahead = index[slot_of(i + ENTRY_AHEAD)] as usize;
         prefetch(&entries[ahead]);

@@ -53,10 +53,13 @@ struct Args {
     /// Measuring window, ms.
     #[arg(long, default_value_t = 1000)]
     window_ms: u64,
-    /// Generator core.
-    #[arg(long, default_value_t = 0)]
-    gen_core: usize,
-    /// Worker cores (default: the cores after the generator's, wrapping).
+    /// Generator cores: one generator for all workers, or one per worker (each feeds and
+    /// drains its own worker: for machines where one generator cannot keep up with several
+    /// workers). The first also feeds the probe and the pass-through loop.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    gen_core: Vec<usize>,
+    /// Worker cores (default: the cores after the first generator's that no generator uses,
+    /// wrapping).
     #[arg(long, value_delimiter = ',')]
     worker_cores: Vec<usize>,
     /// Check one drained burst in N against the forwarding method (1: all, 0: none).
@@ -128,18 +131,31 @@ fn plan(a: &Args) -> Result<Plan, String> {
     if a.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
+    if a.gen_core.is_empty() || (a.gen_core.len() != 1 && a.gen_core.len() != a.workers) {
+        return Err(format!(
+            "--gen-core: one core, or one per worker ({} workers), not {}",
+            a.workers,
+            a.gen_core.len()
+        ));
+    }
     let dut_cores: Vec<Option<usize>> = if a.worker_cores.is_empty() {
-        (0..a.workers)
-            .map(|i| Some((a.gen_core + 1 + i) % cores))
+        let first = a.gen_core[0];
+        (1..=cores)
+            .map(|k| (first + k) % cores)
+            .filter(|c| !a.gen_core.contains(c))
+            .chain((0..cores).cycle())
+            .take(a.workers)
+            .map(Some)
             .collect()
     } else {
         a.worker_cores.iter().map(|&c| Some(c)).collect()
     };
-    if a.workers + 1 > cores {
+    if a.workers + a.gen_core.len() > cores {
         eprintln!(
-            "bench: {} workers + the generator on {cores} cores: threads share cores, \
+            "bench: {} workers + {} generator(s) on {cores} cores: threads share cores, \
              numbers are not per-core figures",
-            a.workers
+            a.workers,
+            a.gen_core.len()
         );
     }
     let mut p = Plan {
@@ -160,7 +176,7 @@ fn plan(a: &Args) -> Result<Plan, String> {
         mixed_new: parse_count(&a.mixed_new)?,
         warmup: Duration::from_millis(a.warmup_ms),
         window: Duration::from_millis(a.window_ms),
-        gen_core: Some(a.gen_core),
+        gen_cores: a.gen_core.iter().map(|&c| Some(c)).collect(),
         dut_cores,
         verify_every: a.verify_every,
         patience: Duration::from_secs(120),

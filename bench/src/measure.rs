@@ -17,14 +17,14 @@
 //! bound by the device under test when the generator found the rx ring full in most of its
 //! loops, else by the generator.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use director::dataplane::conn::Timeouts;
 use director::dataplane::pipeline::{Pipeline, PipelineConfig};
-use director::dpdk::{self, eal, Mbuf};
+use director::dpdk::{self, eal, Mbuf, RingConsumer};
 use director::metrics::WorkerCounters;
 use serde::{Deserialize, Serialize};
 
@@ -107,8 +107,9 @@ pub struct Plan {
     pub warmup: Duration,
     /// Measuring window.
     pub window: Duration,
-    /// Core of the generator.
-    pub gen_core: Option<usize>,
+    /// Cores of the generators: one (for all workers; it also feeds the probe and the
+    /// pass-through loop), or one per worker (each feeds and drains its own).
+    pub gen_cores: Vec<Option<usize>>,
     /// Cores of the workers (probe and pass-through use the first).
     pub dut_cores: Vec<Option<usize>>,
     /// Check every n-th drained burst (1: all, 0: none).
@@ -129,6 +130,9 @@ pub struct Row {
     pub conns: u64,
     /// Workers.
     pub workers: usize,
+    /// Generator threads that fed the workers (1, or one per worker).
+    #[serde(default = "one_gen")]
+    pub generators: usize,
     /// Real workers: million packets per second transmitted (wall clock).
     pub mpps: f64,
     /// `mpps` per core, per worker.
@@ -205,6 +209,11 @@ pub struct Row {
     pub mpps_core_max: f64,
 }
 
+/// A row read from a file without `generators` was fed by one.
+fn one_gen() -> usize {
+    1
+}
+
 /// A row read from a file without `runs` was measured once.
 fn one_run() -> u32 {
     1
@@ -219,37 +228,133 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// Runs `body` while the generator runs `spec` on its core; `queues` = rx queues fed.
+/// The counters of the generators running together, summed.
+struct Gens<'a>(&'a [GenStats]);
+
+impl Gens<'_> {
+    fn sum(&self, f: impl Fn(&GenStats) -> &AtomicU64) -> u64 {
+        self.0.iter().map(|g| f(g).load(Relaxed)).sum()
+    }
+    fn sent(&self) -> u64 {
+        self.sum(|g| &g.sent)
+    }
+    fn drained(&self) -> u64 {
+        self.sum(|g| &g.drained)
+    }
+    fn checked(&self) -> u64 {
+        self.sum(|g| &g.checked)
+    }
+    fn bad(&self) -> u64 {
+        self.sum(|g| &g.bad)
+    }
+    fn new_flows(&self) -> u64 {
+        self.sum(|g| &g.new_flows)
+    }
+    fn loops(&self) -> u64 {
+        self.sum(|g| &g.loops)
+    }
+    fn stalls(&self) -> u64 {
+        self.sum(|g| &g.stalls)
+    }
+    /// Run time of all the generator threads together.
+    fn run_ns(&self) -> u64 {
+        self.0.iter().map(|g| g.tid.run_ns()).sum()
+    }
+    /// How many generators run.
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// One spec per generator: `spec` itself for a single generator; else generator `i` gets
+/// worker `i`'s flows, `owned[i]` being its part of an established order.
+fn per_gen(spec: &GenSpec, owned: &[Arc<Vec<u32>>]) -> Vec<GenSpec> {
+    if owned.len() <= 1 {
+        return vec![spec.clone()];
+    }
+    let of = owned.len();
+    owned
+        .iter()
+        .enumerate()
+        .map(|(i, mine)| GenSpec {
+            pattern: match &spec.pattern {
+                Pattern::Established { .. } => Pattern::Established {
+                    order: mine.clone(),
+                },
+                Pattern::Mixed {
+                    first_new,
+                    span,
+                    every,
+                    ..
+                } => Pattern::Mixed {
+                    order: mine.clone(),
+                    first_new: *first_new,
+                    span: *span,
+                    every: *every,
+                },
+                p @ Pattern::NewFlows { .. } => p.clone(),
+            },
+            owner: Some((i, of)),
+            ..spec.clone()
+        })
+        .collect()
+}
+
+/// Worker `i`'s part of `order` for each of the plan's generators (none with one generator).
+fn gen_orders(plan: &Plan, workers: usize, order: &[u32]) -> Vec<Arc<Vec<u32>>> {
+    if plan.gen_cores.len() <= 1 {
+        return Vec::new();
+    }
+    (0..workers)
+        .map(|i| Arc::new(owned_by(order, i, workers)))
+        .collect()
+}
+
+/// Runs `body` while the generators run `specs` (one thread each, on `cores`); with one
+/// spec it feeds `queues` rx queues and drains every tx ring, else generator `i` feeds rx
+/// queue `i` and drains the tx rings of queue `i` (one generator per worker).
 fn with_gen<R>(
     rig: &mut Rig,
-    spec: &GenSpec,
+    specs: &[GenSpec],
     queues: usize,
-    core: Option<usize>,
-    body: impl FnOnce(&GenStats) -> R,
+    cores: &[Option<usize>],
+    body: impl FnOnce(&Gens) -> R,
 ) -> R {
-    let stats = GenStats::default();
+    let n = specs.len();
+    assert!(n == 1 || n == queues, "one generator, or one per queue");
+    let stats: Vec<GenStats> = (0..n).map(|_| GenStats::default()).collect();
     let stop = AtomicBool::new(false);
+    let mut txs: Vec<Vec<&mut RingConsumer>> = (0..n).map(|_| Vec::new()).collect();
+    // rig.tx holds port 0's queues, then port 1's: queue q's rings are those at q mod queues.
+    for (i, c) in rig.tx.iter_mut().enumerate() {
+        txs[if n == 1 { 0 } else { i % rig.workers }].push(c);
+    }
     let r = std::thread::scope(|s| {
-        let rx = &rig.rx[0][..queues];
-        let tx = &mut rig.tx[..];
         let pool = &rig.pool;
-        let (stats, stop) = (&stats, &stop);
-        std::thread::Builder::new()
-            .name("bench-gen".into())
-            .spawn_scoped(s, move || {
-                enter_lcore(core);
-                gen::run(spec, pool, rx, tx, stats, stop);
-                eal::unregister_thread();
-            })
-            .expect("spawn the generator thread");
+        let stop = &stop;
+        for (i, ((spec, stats), mut tx)) in specs.iter().zip(&stats).zip(txs).enumerate() {
+            let rx = if n == 1 {
+                &rig.rx[0][..queues]
+            } else {
+                &rig.rx[0][i..i + 1]
+            };
+            let core = cores.get(i).copied().flatten();
+            std::thread::Builder::new()
+                .name(format!("bench-gen{i}"))
+                .spawn_scoped(s, move || {
+                    enter_lcore(core);
+                    gen::run(spec, pool, rx, &mut tx, stats, stop);
+                    eal::unregister_thread();
+                })
+                .expect("spawn a generator thread");
+        }
         let _guard = StopOnDrop(stop);
-        body(stats)
+        body(&Gens(&stats))
     });
+    let spec = &specs[0];
     if let Some(f) = stats
-        .first_bad
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
+        .iter()
+        .find_map(|g| g.first_bad.lock().unwrap_or_else(|e| e.into_inner()).take())
     {
         let hex: String = f.iter().take(80).map(|b| format!("{b:02x}")).collect();
         eprintln!(
@@ -344,6 +449,7 @@ fn spec(plan: &Plan, sc: Scenario, size: usize, pattern: Pattern, limit: Option<
         limit,
         verify_every: plan.verify_every,
         verify: Some(sc.method()),
+        owner: None,
     }
 }
 
@@ -372,30 +478,31 @@ const LOOPS: usize = 4;
 const STALLS: usize = 5;
 const BUSY: usize = 6;
 
-fn read_workers(workers: &Workers, g: &GenStats) -> Vec<u64> {
+fn read_workers(workers: &Workers, g: &Gens) -> Vec<u64> {
     vec![
         workers.tx_packets(),
         workers.conns_created(),
         workers.run_ns(),
-        g.tid.run_ns(),
-        g.loops.load(Relaxed),
-        g.stalls.load(Relaxed),
+        g.run_ns(),
+        g.loops(),
+        g.stalls(),
         workers.busy_polls(),
     ]
 }
 
-/// Sends SYNs of flows `0..n` and waits until the workers created them all.
+/// Sends SYNs of flows `0..n` (`specs`: one per generator) and waits until the workers
+/// created them all.
 fn flood(
     rig: &mut Rig,
     plan: &Plan,
     workers: &Workers,
-    spec: &GenSpec,
+    specs: &[GenSpec],
     n: u64,
 ) -> Result<Flood, String> {
     let q = rig.workers;
     let created0 = workers.conns_created();
     let created = || workers.conns_created() - created0;
-    with_gen(rig, spec, q, plan.gen_core, |g| {
+    with_gen(rig, specs, q, &plan.gen_cores, |g| {
         let deadline = Instant::now() + plan.patience;
         let wait = |target: u64| {
             while created() < target && Instant::now() < deadline {
@@ -416,13 +523,13 @@ fn flood(
                 "flood: {} of {n} connections after {:?} (sent {}, drained {}, worker drops {})",
                 created(),
                 plan.patience,
-                g.sent.load(Relaxed),
-                g.drained.load(Relaxed),
+                g.sent(),
+                g.drained(),
                 workers.drops()
             ));
         }
         let worker_share = d.share(RUN, q);
-        let gen_share = d.share(GEN_RUN, 1);
+        let gen_share = d.share(GEN_RUN, g.count());
         let conns_per_s = d.values[CREATED] as f64 / d.secs;
         Ok(Flood {
             conns_per_s,
@@ -431,8 +538,8 @@ fn flood(
             gen_share,
             stalled: d.ratio(STALLS, LOOPS),
             drops: workers.drops(),
-            checked: g.checked.load(Relaxed),
-            bad: g.bad.load(Relaxed),
+            checked: g.checked(),
+            bad: g.bad(),
         })
     })
 }
@@ -442,17 +549,20 @@ struct Seen {
     checked: u64,
     bad: u64,
     new_flows: u64,
+    /// Generators that fed the workers.
+    gens: usize,
 }
 
-/// Streams `spec` through the running workers and measures a window.
-fn forward(rig: &mut Rig, plan: &Plan, workers: &Workers, spec: &GenSpec) -> (Delta, Seen) {
+/// Streams `specs` (one per generator) through the running workers and measures a window.
+fn forward(rig: &mut Rig, plan: &Plan, workers: &Workers, specs: &[GenSpec]) -> (Delta, Seen) {
     let q = rig.workers;
-    with_gen(rig, spec, q, plan.gen_core, |g| {
+    with_gen(rig, specs, q, &plan.gen_cores, |g| {
         let d = window(plan.warmup, plan.window, || read_workers(workers, g));
         let seen = Seen {
-            checked: g.checked.load(Relaxed),
-            bad: g.bad.load(Relaxed),
-            new_flows: g.new_flows.load(Relaxed),
+            checked: g.checked(),
+            bad: g.bad(),
+            new_flows: g.new_flows(),
+            gens: g.count(),
         };
         (d, seen)
     })
@@ -481,14 +591,14 @@ fn ceiling(rig: &mut Rig, plan: &Plan, spec: &GenSpec) -> Result<Ceiling, String
             .spawn_scoped(s, move || dut::passthrough(core, rx, tx, stats_r, stop_r))
             .expect("spawn the pass-through thread");
         let _guard = StopOnDrop(&stop);
-        with_gen(rig, &spec, 1, plan.gen_core, |g| {
+        with_gen(rig, std::slice::from_ref(&spec), 1, &plan.gen_cores, |g| {
             window(plan.warmup, plan.window, || {
                 vec![
                     stats.rx.load(Relaxed),
                     stats.tid.run_ns(),
-                    g.tid.run_ns(),
-                    g.loops.load(Relaxed),
-                    g.stalls.load(Relaxed),
+                    g.run_ns(),
+                    g.loops(),
+                    g.stalls(),
                 ]
             })
         })
@@ -545,8 +655,12 @@ fn probe(
             })
             .expect("spawn the probe thread");
         let guard = StopOnDrop(&stop);
-        let (d, complete, new_flows) =
-            with_gen(rig, &spec, 1, plan.gen_core, |g| match spec.limit {
+        let (d, complete, new_flows) = with_gen(
+            rig,
+            std::slice::from_ref(&spec),
+            1,
+            &plan.gen_cores,
+            |g| match spec.limit {
                 Some(n) => {
                     let deadline = Instant::now() + plan.patience;
                     let d = span(read, || {
@@ -555,13 +669,14 @@ fn probe(
                         }
                     });
                     let done = stats.rx.load(Relaxed) >= n;
-                    (d, done, g.new_flows.load(Relaxed))
+                    (d, done, g.new_flows())
                 }
                 None => {
                     let d = window(plan.warmup, plan.window, read);
-                    (d, true, g.new_flows.load(Relaxed))
+                    (d, true, g.new_flows())
                 }
-            });
+            },
+        );
         drop(guard);
         (d, complete, new_flows, h.join())
     });
@@ -594,6 +709,7 @@ fn row(sc: Scenario, size: usize, conns: u64, workers: usize) -> Row {
         size,
         conns,
         workers,
+        generators: 1,
         mpps: 0.0,
         mpps_core: 0.0,
         worker_cpu_share: 0.0,
@@ -675,6 +791,7 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     let pipes = pipelines(rig, w, capacity);
     let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
     let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
+    let owned = gen_orders(plan, w, &order);
     let pop_spec = spec(
         plan,
         sc,
@@ -682,7 +799,7 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         Pattern::NewFlows { first: 0 },
         Some(n),
     );
-    let pop = flood(rig, plan, &workers, &pop_spec, n)?;
+    let pop = flood(rig, plan, &workers, &per_gen(&pop_spec, &owned), n)?;
     let rss1 = rss_bytes();
     // Mixed: each run's new flows follow those sent before (none repeats while the table has
     // room for them); once the room is used up they wrap onto the new flows already created
@@ -710,10 +827,11 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     for &size in &plan.sizes {
         let s = spec(plan, sc, size, pattern(used_new), None);
         let drops0 = workers.drops();
-        let (d, seen) = forward(rig, plan, &workers, &s);
+        let (d, seen) = forward(rig, plan, &workers, &per_gen(&s, &owned));
         used_new += seen.new_flows;
         let mut r = row(sc, size, n, w);
-        let (ws, gs) = (d.share(RUN, w), d.share(GEN_RUN, 1));
+        r.generators = seen.gens;
+        let (ws, gs) = (d.share(RUN, w), d.share(GEN_RUN, seen.gens));
         set_rates(
             &mut r,
             d.values[TX] as f64 / d.secs / 1e6,
@@ -746,7 +864,10 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         let s = if w > 1 {
             GenSpec {
                 pattern: Pattern::Established {
-                    order: Arc::new(owned_by(&order, 0, w)),
+                    order: owned
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(owned_by(&order, 0, w))),
                 },
                 ..s
             }
@@ -792,10 +913,18 @@ pub fn syn(rig: &mut Rig, plan: &Plan) -> Result<Vec<Row>, String> {
         let pipes = pipelines(rig, w, n);
         let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
         let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
-        let f = flood(rig, plan, &workers, &s, n)?;
+        // New flows need no orders: one (empty) per generator says how many there are.
+        let gens: Vec<Arc<Vec<u32>>> = if plan.gen_cores.len() > 1 {
+            (0..w).map(|_| Arc::default()).collect()
+        } else {
+            Vec::new()
+        };
+        let specs = per_gen(&s, &gens);
+        let f = flood(rig, plan, &workers, &specs, n)?;
         let rss1 = rss_bytes();
         drop(workers.stop()?);
         let mut r = row(Scenario::Syn, size, n, w);
+        r.generators = specs.len();
         let mpps = f.conns_per_s / 1e6;
         set_rates(&mut r, mpps, f.worker_share, f.gen_share, f.stalled);
         r.conns_per_s = f.conns_per_s;

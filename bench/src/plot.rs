@@ -36,7 +36,15 @@ fn label(r: &Row) -> String {
         n if n >= 1_000 => format!("{}K", n / 1_000),
         n => n.to_string(),
     };
-    format!("{} {}B {} conns, {}w", r.scenario, r.size, conns, r.workers)
+    let gens = if r.generators > 1 {
+        format!(" {}g", r.generators)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {}B {} conns, {}w{gens}",
+        r.scenario, r.size, conns, r.workers
+    )
 }
 
 /// Draws `rows` into the PNG file `path` with `title`.

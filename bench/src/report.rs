@@ -200,10 +200,10 @@ impl Report {
         );
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|\n");
         for r in &self.rows {
-            let workers = if r.workers > 1 {
-                format!(" ({} workers)", r.workers)
-            } else {
-                String::new()
+            let workers = match (r.workers, r.generators) {
+                (1, 1) => String::new(),
+                (w, 1) => format!(" ({w} workers)"),
+                (w, g) => format!(" ({w} workers, {g} generators)"),
             };
             s.push_str(&format!(
                 "| {}{} | {} | {} | {:.2} | {} | {:.2}{} | {} | {:.1} | {} | {:.0} | {} \
@@ -286,6 +286,7 @@ mod tests {
             size: 64,
             conns,
             workers: 1,
+            generators: 1,
             mpps: ratio * 10.0,
             mpps_core: ratio * 10.0,
             worker_cpu_share: 1.0,

@@ -82,3 +82,57 @@ fn smoke_run_covers_every_scenario_and_size_with_correct_frames() {
     assert_eq!(report["targets"].as_array().unwrap().len(), 6);
     assert!(stderr.contains("smoke ok (15 rows)"), "{stderr}");
 }
+
+/// With two workers and one generator per worker (`--gen-core` with two cores), every
+/// scenario still moves packets, and every frame each worker sent is right: each generator
+/// feeds only its own worker's flows (the workers share the machine's two cores with them
+/// here, so the rates mean nothing).
+#[test]
+fn smoke_run_with_a_generator_per_worker() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--smoke",
+            "--json",
+            "--workers",
+            "2",
+            "--gen-core",
+            "0,1",
+            "--worker-cores",
+            "1,0",
+            "--testpmd-secs",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the JSON report on stdout");
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 15);
+    for r in rows {
+        let id = format!("{} {} B", r["scenario"], r["size"]);
+        assert_eq!(r["workers"], 2, "{id}");
+        assert_eq!(r["generators"], 2, "{id}");
+        assert!(r["mpps"].as_f64().unwrap() > 0.0, "{id}: no packets");
+        assert!(r["frames_checked"].as_u64().unwrap() > 0, "{id}");
+        assert_eq!(r["frames_bad"], 0, "{id}: wrong frames");
+        assert_eq!(r["drops"], 0, "{id}: drops");
+    }
+}
+
+#[test]
+fn a_generator_count_other_than_one_or_one_per_worker_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--smoke", "--workers", "3", "--gen-core", "0,1"])
+        .output()
+        .expect("run bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--gen-core: one core, or one per worker (3 workers), not 2"),
+        "{stderr}"
+    );
+}

@@ -6,9 +6,12 @@
 //! the flow owner's queue on port 0, keeping what a full ring refused for the next loop (a
 //! *stall*: the device under test is the bottleneck); (2) dequeues what the workers
 //! transmitted on every tx ring and frees it in bulk, checking a sample of frames on the way.
-//! Mbufs and frames last written on a worker's core are prefetched a burst at a time before
-//! they are written or freed, so their misses overlap (on a 16-core Xeon VM, without this
-//! the generator, not the worker, set the rate of established NAT).
+//! When a worker modified them (`GenSpec::prefetch`), mbufs and frames are prefetched a burst
+//! at a time before they are written or freed, so their misses overlap: on a 16-core Xeon VM
+//! this made the generator feeding one NAT worker 16-33 % faster (without it, the generator,
+//! not the worker, set the rate). For the pass-through loop, which modifies nothing, the
+//! same prefetches cost the generator about 15 % on the 2-vCPU AMD VM, so the ceiling is
+//! measured without them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -63,6 +66,9 @@ pub struct GenSpec {
     /// a new flow left to another generator counts too, so that generators sharing a spec
     /// cover `limit` flows between them, each once.
     pub limit: Option<u64>,
+    /// Prefetch each burst's mbufs and frames before writing them, and drained mbufs before
+    /// freeing them: for traffic a worker rewrites (see the module docs).
+    pub prefetch: bool,
     /// `Some((me, of))`: one generator of `of`, one per worker; it sends only the flows that
     /// steer to worker `me` (RSS), to the one rx ring it is given. An established `order`
     /// must hold only such flows (see `measure::owned_by`); new flows of other workers are
@@ -221,11 +227,13 @@ pub fn run(
         if steps < limit && pending.iter().all(|b| b.is_empty()) {
             let n = (limit - steps).min(BURST as u64) as usize;
             if fresh.alloc_from(pool, n).is_ok() {
-                // The mbufs come back from the workers' cores, their header and frame lines
-                // modified there: start all the misses before the first write waits for one
-                // (a loop this small lets the header loads overlap too).
-                for m in fresh.as_slice() {
-                    m.prefetch();
+                if spec.prefetch {
+                    // The mbufs come back from the workers' cores, their header and frame
+                    // lines modified there: start all the misses before the first write waits
+                    // for one (a loop this small lets the header loads overlap too).
+                    for m in fresh.as_slice() {
+                        m.prefetch();
+                    }
                 }
                 for mut m in fresh.drain() {
                     let mut next = None;
@@ -273,9 +281,11 @@ pub fn run(
                     break;
                 }
                 stats.drained.fetch_add(n as u64, Relaxed);
-                // Freeing reads each header, last written on a worker's core.
-                for m in drained.as_slice() {
-                    m.prefetch_header();
+                if spec.prefetch {
+                    // Freeing reads each header, last written on a worker's core.
+                    for m in drained.as_slice() {
+                        m.prefetch_header();
+                    }
                 }
                 drain_bursts += 1;
                 if let Some(method) = spec.verify {

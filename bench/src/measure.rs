@@ -449,6 +449,7 @@ fn spec(plan: &Plan, sc: Scenario, size: usize, pattern: Pattern, limit: Option<
         limit,
         verify_every: plan.verify_every,
         verify: Some(sc.method()),
+        prefetch: true,
         owner: None,
     }
 }
@@ -578,8 +579,10 @@ struct Ceiling {
 fn ceiling(rig: &mut Rig, plan: &Plan, spec: &GenSpec) -> Result<Ceiling, String> {
     let (rx, tx) = dut::queues(rig)?;
     let core = plan.dut_cores.first().copied().flatten();
+    // The loop modifies nothing: the generator is faster without prefetching.
     let spec = GenSpec {
         verify: None,
+        prefetch: false,
         ..spec.clone()
     };
     let stats = LoopStats::default();

@@ -218,7 +218,9 @@ impl<P: PacketBuf> Pipeline<P> {
     ///
     /// The full path takes a packet for a reply only if it is not for a virtual service and
     /// comes from a configured NAT real server: checked here too, else [`Fast::Unknown`] (a
-    /// tuple that is also an inbound key, a real server no longer NAT).
+    /// tuple that is also an inbound key, a real server no longer NAT). The connection's own
+    /// destination, still a NAT real server at the packet's source, answers the second test
+    /// without looking the source up.
     #[inline(always)]
     fn established_reply(
         &mut self,
@@ -232,17 +234,25 @@ impl<P: PacketBuf> Pipeline<P> {
             .snap
             .service_for(p.proto(), IpAddr::V4(p.dst()), p.dport())
             .is_some()
-            || !ctx
-                .snap
-                .is_masq_source(p.proto(), IpAddr::V4(p.src()), p.sport())
         {
             return Fast::Unknown;
         }
         let idx = f.idx;
         let (dest_id, vaddr, vport, deltas) = (f.dest_id, f.vaddr, f.vport, f.deltas);
-        let Some((svc, dest)) = ctx.snap.dest_counters(dest_id) else {
-            return Fast::Known(idx);
+        let nat_source = || {
+            ctx.snap
+                .is_masq_source(p.proto(), IpAddr::V4(p.src()), p.sport())
         };
+        let Some((svc, dest)) = ctx.snap.dest_counters(dest_id) else {
+            return if nat_source() {
+                Fast::Known(idx)
+            } else {
+                Fast::Unknown
+            };
+        };
+        if dest.nat_source_v4 != Some((p.proto(), p.src(), p.sport())) && !nat_source() {
+            return Fast::Unknown;
+        }
         let Some(route) = ctx.net.routes.lookup(p.dst()) else {
             return Fast::Known(idx);
         };

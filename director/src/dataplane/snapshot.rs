@@ -30,6 +30,10 @@ pub struct DestRt {
     pub load: Arc<DestLoad>,
     /// Traffic counters, one slot per worker.
     pub stats: Arc<DestStats>,
+    /// For a NAT real server of an IPv4 address service: the (protocol, address, port) its
+    /// replies come from, one of the endpoints [`Snapshot::is_masq_source`] knows. The fast
+    /// path compares a reply's source with it instead of looking the endpoint up.
+    pub nat_source_v4: Option<(u8, std::net::Ipv4Addr, u16)>,
 }
 
 /// A virtual service as the workers see it.
@@ -431,11 +435,20 @@ impl<'a> SnapshotBuilder<'a> {
                     l_threshold: d.l_threshold,
                 });
                 loads.push(load.clone());
+                let nat_source_v4 = match (cfg.key, d.addr) {
+                    (ServiceKey::Addr { proto, .. }, IpAddr::V4(a))
+                        if d.forward == crate::model::ForwardMethod::Masq =>
+                    {
+                        Some((proto.number(), a, d.port))
+                    }
+                    _ => None,
+                };
                 dests.push(Arc::new(DestRt {
                     id: *id,
                     config: d.clone(),
                     load,
                     stats,
+                    nat_source_v4,
                 }));
                 snap.dest_ids.insert(*id, (si as u32, di as u32));
             }
@@ -608,6 +621,16 @@ mod tests {
         assert!(!snap.is_masq_source(17, rs(1), 8080));
         assert!(!snap.is_masq_source(6, rs(2), 80));
         assert!(snap.is_masq_source(17, rs(3), 0));
+        // Each NAT destination carries the endpoint its replies come from (one that
+        // is_masq_source knows); other methods none.
+        let ip4 = |i: u8| Ipv4Addr::new(10, 0, 0, i);
+        let nat_source = |id| snap.dest_counters(id).unwrap().1.nat_source_v4;
+        assert_eq!(nat_source(7), Some((6, ip4(1), 8080)));
+        assert_eq!(nat_source(9), None);
+        assert_eq!(nat_source(11), Some((17, ip4(3), 0)));
+        for (p, a, port) in [nat_source(7).unwrap(), nat_source(11).unwrap()] {
+            assert!(snap.is_masq_source(p, IpAddr::V4(a), port));
+        }
         // A VIP endpoint is not a NAT source and the reverse.
         assert!(!snap.is_masq_source(6, IpAddr::V4(vip), 80));
         assert_eq!(idx(snap.service_for(6, rs(1), 8080)), None);

@@ -262,6 +262,8 @@ pub fn probe(
 ) -> Pipeline<Mbuf> {
     stats.tid.record();
     enter_lcore(core);
+    // The probe runs a stopped worker's pipeline: it writes that worker's load shares.
+    pipeline.claim_load_slot();
     let hz = dpdk::tsc_hz().max(1);
     let start = dpdk::tsc();
     let mut b = MbufBurst::new();
@@ -332,5 +334,6 @@ pub fn probe(
         }
     }
     eal::unregister_thread();
+    pipeline.release_load_slot();
     pipeline
 }

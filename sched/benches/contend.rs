@@ -4,6 +4,9 @@
 //! per thread and the total rate. Meant for a quiet machine (criterion's pick bench covers the
 //! single-thread case):
 //!
+//! Each thread claims its own writer slot, as the director's workers do, unless the fifth
+//! argument is `shared` (then every thread updates share 0 atomically, the one-word layout).
+//!
 //! `cargo bench -p sched --bench contend -- wlc 4 2 2000000` (scheduler, destinations, threads,
 //! connections per thread; defaults wlc 4 1 2000000).
 
@@ -12,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Barrier;
 use std::time::Instant;
 
-use sched::{build, new_loads, DestSpec, FlowInfo, SchedParams};
+use sched::{build, claim_writer_slot, new_loads_with_writers, DestSpec, FlowInfo, SchedParams};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -31,7 +34,8 @@ fn main() {
             l_threshold: 0,
         })
         .collect();
-    let loads = new_loads(n);
+    let shared = args.get(4).map(String::as_str) == Some("shared");
+    let loads = new_loads_with_writers(n, if shared { 0 } else { threads });
     let params = SchedParams {
         name: name.into(),
         ..Default::default()
@@ -43,6 +47,9 @@ fn main() {
             .map(|t| {
                 let (s, loads, barrier) = (&s, &loads, &barrier);
                 sc.spawn(move || {
+                    if !shared {
+                        claim_writer_slot(t as usize);
+                    }
                     let mut live = VecDeque::with_capacity(1001);
                     barrier.wait();
                     let start = Instant::now();
@@ -75,7 +82,8 @@ fn main() {
     });
     let worst = per_thread.iter().copied().fold(0.0, f64::max);
     println!(
-        "{name} n={n} threads={threads}: ns/conn per thread {:?}, total {:.2} M conn/s",
+        "{name} n={n} threads={threads}{}: ns/conn per thread {:?}, total {:.2} M conn/s",
+        if shared { " (shared word)" } else { "" },
         per_thread
             .iter()
             .map(|v| (v * 10.0).round() / 10.0)

@@ -78,7 +78,9 @@ mod twos;
 mod wlc;
 mod wrr;
 
-pub use load::{new_loads, DestLoad};
+pub use load::{
+    claim_writer_slot, new_loads, new_loads_with_writers, release_writer_slot, DestLoad,
+};
 pub use mh::{MH_DEFAULT_TABLE_SIZE, MH_TABLE_SIZES};
 
 /// The flow a new connection is scheduled for (client source, virtual destination).

@@ -244,6 +244,20 @@ impl<P: PacketBuf> Pipeline<P> {
         &self.counters
     }
 
+    /// Makes the calling thread, which runs this pipeline from now on, the only writer of
+    /// this worker's share of every destination's load (`sched::claim_writer_slot`): its
+    /// binds and unbinds then take no locked instruction. Undone by
+    /// [`Pipeline::release_load_slot`]; never two threads at once for one worker index.
+    pub fn claim_load_slot(&self) {
+        sched::claim_writer_slot(self.worker);
+    }
+
+    /// The calling thread no longer writes this worker's load shares (see
+    /// [`Pipeline::claim_load_slot`]).
+    pub fn release_load_slot(&self) {
+        sched::release_writer_slot();
+    }
+
     /// Processes one frame received on `in_port`. `steered` is true for frames that came
     /// through this worker's redirect ring (they are known to be ours).
     #[inline]

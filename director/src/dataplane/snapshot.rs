@@ -358,10 +358,12 @@ impl StatsRegistry {
     /// Live state of a destination (created on first use).
     pub fn dest(&mut self, id: u32) -> (Arc<DestLoad>, Arc<DestStats>) {
         let n = self.n_workers;
-        let e = self
-            .dests
-            .entry(id)
-            .or_insert_with(|| (Arc::new(DestLoad::new()), Arc::new(DestStats::new(n))));
+        let e = self.dests.entry(id).or_insert_with(|| {
+            (
+                Arc::new(DestLoad::with_writers(n)),
+                Arc::new(DestStats::new(n)),
+            )
+        });
         (e.0.clone(), e.1.clone())
     }
 

@@ -129,6 +129,7 @@ impl Worker {
 
     /// Runs until `shared.stop` is set; returns the pipeline (its connections) at the end.
     pub fn run(mut self) -> Pipeline<Mbuf> {
+        self.pipeline.claim_load_slot();
         let clock = TscClock::new(dpdk::tsc_hz());
         let start = dpdk::tsc();
         let n_ports = self.tx.len();
@@ -231,6 +232,7 @@ impl Worker {
         }
         // Final flush of anything generated on the way out.
         flush(&mut out, &mut self.tx, &self.shared.rings, &counters);
+        self.pipeline.release_load_slot();
         self.pipeline
     }
 }

@@ -4,8 +4,9 @@
 //! per thread and the total rate. Meant for a quiet machine (criterion's pick bench covers the
 //! single-thread case):
 //!
-//! Each thread claims its own writer slot, as the director's workers do, unless the fifth
-//! argument is `shared` (then every thread updates share 0 atomically, the one-word layout).
+//! Each thread claims its own writer slot and starts a load epoch every 32 connections, as the
+//! director's workers do per burst, unless the fifth argument is `shared` (then every thread
+//! updates share 0 atomically and reads every share at each pick: the one-word layout).
 //!
 //! `cargo bench -p sched --bench contend -- wlc 4 2 2000000` (scheduler, destinations, threads,
 //! connections per thread; defaults wlc 4 1 2000000).
@@ -60,6 +61,10 @@ fn main() {
                             daddr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
                             dport: 80,
                         };
+                        // A new epoch per 32 connections, as the pipeline per burst.
+                        if !shared && k % 32 == 0 {
+                            sched::new_epoch();
+                        }
                         let Some(d) = s.schedule(&flow) else {
                             continue;
                         };

@@ -79,7 +79,7 @@ mod wlc;
 mod wrr;
 
 pub use load::{
-    claim_writer_slot, new_loads, new_loads_with_writers, release_writer_slot, DestLoad,
+    claim_writer_slot, new_epoch, new_loads, new_loads_with_writers, release_writer_slot, DestLoad,
 };
 pub use mh::{MH_DEFAULT_TABLE_SIZE, MH_TABLE_SIZES};
 

@@ -12,7 +12,10 @@
 //! was a locked read-modify-write on a line the other had just written: with 2 threads on
 //! this 2-vCPU VM, wlc's pick+bind+activate+unbind went from 22 ns to 126-272 ns per
 //! connection (`cargo bench -p sched --bench contend -- wlc 4 2`). Reads cost one load per
-//! share; the kernel keeps one atomic per count, which is what share 0 alone is.
+//! share; the kernel keeps one atomic per count, which is what share 0 alone is. A worker
+//! that starts an epoch per burst ([`new_epoch`], as `Pipeline::process_burst` does) reads the
+//! other workers' shares once per destination and burst: its picks see their binds up to one
+//! burst late (its own at once; thresholds always read every share).
 //!
 //! Active and inactive counts share one word per share, `active << 32 | inactive`, so an update
 //! is one store and a reader sees both counts of one share at one moment; the words add up to
@@ -41,6 +44,8 @@ use crate::least::TreeLeaf;
 thread_local! {
     /// The share this thread writes: 0 (any thread, atomic updates) or 1 + its writer slot.
     static SHARE: Cell<usize> = const { Cell::new(0) };
+    /// The writer's epoch ([`new_epoch`]); 0: none, every read sums all the shares.
+    static EPOCH: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Makes the calling thread the only writer of writer slot `slot` of every destination load
@@ -51,15 +56,35 @@ pub fn claim_writer_slot(slot: usize) {
     SHARE.with(|s| s.set(slot.saturating_add(1)));
 }
 
-/// Gives the calling thread's writer slot up: its later updates are atomic ones on share 0.
+/// Gives the calling thread's writer slot up: its later updates are atomic ones on share 0,
+/// and its reads sum every share again.
 pub fn release_writer_slot() {
     SHARE.with(|s| s.set(0));
+    EPOCH.with(|e| e.set(0));
 }
 
-/// One share of a destination's counts, `active << 32 | inactive`, alone on its cache line.
+/// Starts a new epoch for the calling writer (a worker, once per burst): within an epoch, its
+/// reads of a destination's counts add its own share, always current, to the other shares'
+/// sum as it was at its first read of that destination in the epoch, kept in its own share's
+/// line. So a worker's picks see its own binds at once and the other workers' binds of up to
+/// one burst before, and read the other workers' lines once per destination and burst instead
+/// of at every pick. The thresholds always read every share. Until a thread's first call,
+/// every read sums all the shares.
+pub fn new_epoch() {
+    EPOCH.with(|e| e.set(e.get().wrapping_add(1).max(1)));
+}
+
+/// One share of a destination's counts, alone on its cache line with its writer's view of
+/// the others (all written by that writer only).
 #[repr(align(64))]
 #[derive(Default)]
-struct Share(AtomicU64);
+struct Share {
+    /// This share's counts, `active << 32 | inactive`.
+    conns: AtomicU64,
+    /// The other shares' sum, as read in epoch `epoch`.
+    others: AtomicU64,
+    epoch: AtomicU64,
+}
 
 /// Live load of one destination shared by all workers: relaxed atomics; the counts in
 /// per-writer shares (see the module docs), the rest on one cache line.
@@ -162,7 +187,7 @@ impl DestLoad {
     /// The totals' counts word: the sum of the shares' words.
     #[inline]
     fn word(&self) -> u64 {
-        let load = |s: &Share| s.0.load(Relaxed);
+        let load = |s: &Share| s.conns.load(Relaxed);
         // The usual cases (no writer slots, one worker) without a loop.
         match &*self.shares {
             [a] => load(a),
@@ -171,12 +196,33 @@ impl DestLoad {
         }
     }
 
+    /// The counts word as the calling thread sees it: with a writer slot and an epoch, its
+    /// own share plus its view of the others in this epoch ([`new_epoch`]), else
+    /// [`DestLoad::word`].
+    #[inline]
+    fn view(&self) -> u64 {
+        let (w, epoch) = (SHARE.with(Cell::get), EPOCH.with(Cell::get));
+        let Some(own) = self.shares.get(w).filter(|_| w != 0 && epoch != 0) else {
+            return self.word();
+        };
+        let others = if own.epoch.load(Relaxed) == epoch {
+            own.others.load(Relaxed)
+        } else {
+            let all = self.word();
+            let others = all.wrapping_sub(own.conns.load(Relaxed));
+            own.others.store(others, Relaxed);
+            own.epoch.store(epoch, Relaxed);
+            others
+        };
+        own.conns.load(Relaxed).wrapping_add(others)
+    }
+
     /// The share the calling thread writes, if it is a writer slot's only writer.
     #[inline(always)]
     fn own_share(&self) -> Option<&AtomicU64> {
         match SHARE.with(Cell::get) {
             0 => None,
-            w => self.shares.get(w).map(|s| &s.0),
+            w => self.shares.get(w).map(|s| &s.conns),
         }
     }
 
@@ -189,7 +235,7 @@ impl DestLoad {
             Some(s) => s.store(f(s.load(Relaxed)), Relaxed),
             None => {
                 let _ = self.shares[0]
-                    .0
+                    .conns
                     .fetch_update(Relaxed, Relaxed, |v| Some(f(v)));
             }
         }
@@ -228,16 +274,17 @@ impl DestLoad {
         self.counts().1
     }
 
-    /// (active, inactive) read together (one load per share).
+    /// (active, inactive) read together: one load per share, or for a worker in an epoch
+    /// its own share and its view of the others ([`new_epoch`]).
     #[inline]
     pub fn counts(&self) -> (u32, u32) {
-        split(self.word())
+        split(self.view())
     }
 
-    /// active + inactive (templates are not counted for thresholds).
+    /// active + inactive, every share read (templates are not counted for thresholds).
     #[inline]
     fn total(&self) -> u64 {
-        let (a, i) = self.counts();
+        let (a, i) = split(self.word());
         u64::from(a) + u64::from(i)
     }
 
@@ -318,7 +365,7 @@ impl DestLoad {
         match self.own_share() {
             Some(s) => s.store(s.load(Relaxed).wrapping_add(one), Relaxed),
             None => {
-                self.shares[0].0.fetch_add(one, Relaxed);
+                self.shares[0].conns.fetch_add(one, Relaxed);
             }
         }
         let flag = self.check_upper();

@@ -126,3 +126,57 @@ fn thresholds_see_the_total_of_all_shares() {
     assert!(!load.is_overloaded());
     assert_eq!(load.counts(), (0, 0));
 }
+
+#[test]
+fn a_writer_in_an_epoch_sees_its_own_binds_at_once_and_the_others_from_its_epoch_start() {
+    let load = Arc::new(DestLoad::with_writers(2));
+    std::thread::scope(|s| {
+        let (to_a, from_main) = std::sync::mpsc::channel::<()>();
+        let (to_main, from_a) = std::sync::mpsc::channel::<(u32, u32)>();
+        let a = {
+            let load = &load;
+            s.spawn(move || {
+                claim_writer_slot(0);
+                sched::new_epoch();
+                load.bind(false);
+                to_main.send(load.counts()).unwrap();
+                // Writer 1 binds meanwhile: not in this epoch's view...
+                from_main.recv().unwrap();
+                load.bind(true);
+                to_main.send(load.counts()).unwrap();
+                // ...but in the next one's.
+                sched::new_epoch();
+                to_main.send(load.counts()).unwrap();
+                release_writer_slot();
+            })
+        };
+        assert_eq!(from_a.recv().unwrap(), (0, 1));
+        on_thread(Some(1), || {
+            load.bind(true);
+            load.bind(true);
+        });
+        // Every share, read by a thread without a slot.
+        assert_eq!(load.counts(), (2, 1));
+        to_a.send(()).unwrap();
+        assert_eq!(from_a.recv().unwrap(), (1, 1));
+        assert_eq!(from_a.recv().unwrap(), (3, 1));
+        a.join().unwrap();
+    });
+}
+
+#[test]
+fn thresholds_read_every_share_within_an_epoch() {
+    let load = DestLoad::with_writers(2);
+    load.set_thresholds(3, 0);
+    on_thread(Some(1), || {
+        load.bind(false);
+        load.bind(false);
+    });
+    on_thread(Some(0), || {
+        sched::new_epoch();
+        // The third connection reaches u_threshold, counted over every share (this thread's
+        // picks would see writer 1's two only from its next epoch on).
+        load.bind(false);
+        assert!(load.is_overloaded());
+    });
+}

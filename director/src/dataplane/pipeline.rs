@@ -270,7 +270,9 @@ impl<P: PacketBuf> Pipeline<P> {
     /// Processes a burst of (frame, input port) and hands each frame's [`Action`] and input
     /// port to `done`, in input order: the same actions, state and counters as
     /// [`Pipeline::process`] on each frame in turn, with the connection-table misses of up to
-    /// [`STAGE`] frames overlapped.
+    /// [`STAGE`] frames overlapped. A burst is a new epoch of the destination loads for the
+    /// calling thread (`sched::new_epoch`): with a claimed load slot, its picks see the other
+    /// workers' new connections as of the burst's start, its own at once.
     #[inline]
     pub fn process_burst<I>(
         &mut self,
@@ -281,6 +283,7 @@ impl<P: PacketBuf> Pipeline<P> {
     ) where
         I: IntoIterator<Item = (P, u16)>,
     {
+        sched::new_epoch();
         let mut pkts = pkts.into_iter();
         let Some(mut st) = self.stage.take() else {
             // Only reachable if a previous burst unwound: process frame by frame.

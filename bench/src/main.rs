@@ -185,7 +185,9 @@ fn plan(a: &Args) -> Result<Plan, String> {
         p.conns = vec![1_000];
         p.nat_extra = Vec::new();
         p.syn_flows = 20_000;
-        p.mixed_new = 50_000;
+        // Room for every new flow of the three 35 ms windows at any rate a generator reaches
+        // (a tenth of 50 Mpps is 175 K per window): each size must create connections.
+        p.mixed_new = 1_000_000;
         p.warmup = Duration::from_millis(5);
         p.window = Duration::from_millis(30);
         p.verify_every = 1;

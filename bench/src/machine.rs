@@ -40,6 +40,17 @@ fn run(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The commit the binary was built from, and the checkout's where the run happens if that
+/// differs (a binary copied elsewhere, or sources changed since the build).
+fn commit(here: &str) -> String {
+    let built = env!("BENCH_BUILD_COMMIT");
+    if here == built || here == "unknown" {
+        built.to_string()
+    } else {
+        format!("{built} (checkout where it ran: {here})")
+    }
+}
+
 fn lscpu_field(lscpu: &str, key: &str) -> Option<String> {
     lscpu
         .lines()
@@ -66,12 +77,15 @@ impl Machine {
                 .unwrap_or(1),
             hypervisor: lscpu_field(&lscpu, "Hypervisor vendor"),
             kernel: run("uname", &["-r"]),
-            dpdk: run("pkg-config", &["--modversion", "libdpdk"]),
+            dpdk: match run("pkg-config", &["--modversion", "libdpdk"]) {
+                v if v == "unknown" => format!("{} (built against)", env!("BENCH_BUILD_DPDK")),
+                v => v,
+            },
             hugepages,
             tsc_hz,
             load_start: load_average(),
             load_end: f64::NAN,
-            commit: run("git", &["describe", "--always", "--dirty"]),
+            commit: commit(&run("git", &["describe", "--always", "--dirty"])),
             date: run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         }
     }

@@ -4,7 +4,9 @@
 
 use std::net::Ipv4Addr;
 
-use crate::topo::{is_real_ip, is_real_mac, Method, NAT_RPORT, P1_IP, P1_MAC, VPORT};
+use crate::topo::{
+    is_real_ip, is_real_mac, Method, NAT_RPORT, P0_MAC, P1_IP, P1_MAC, ROUTER_MAC, VIP_NAT, VPORT,
+};
 
 fn ipv4_at(f: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::new(f[at], f[at + 1], f[at + 2], f[at + 3])
@@ -30,8 +32,21 @@ fn ip_checksum_ok(f: &[u8], at: usize) -> bool {
 /// service of `method` (source 10.0.0.0/8, destination port 80): for NAT the destination is
 /// rewritten to a real server:8080; for DR only the MACs and TTL change; for TUN the packet is
 /// wrapped in an outer IPv4 header from the director to a real server. MACs: from the inside
-/// port to a real server.
+/// port to a real server. For [`Method::NatReply`], a real server's reply as the director
+/// sends it to the client: on the outside port to the router, from the VIP, port 80.
 pub fn forwarded_ok(method: Method, f: &[u8]) -> bool {
+    if method == Method::NatReply {
+        return f.len() >= 54
+            && f[0..6] == ROUTER_MAC
+            && f[6..12] == P0_MAC
+            && be16(f, 12) == 0x0800
+            && f[14] == 0x45
+            && f[23] == 6
+            && ip_checksum_ok(f, 14)
+            && ipv4_at(f, 26) == VIP_NAT
+            && be16(f, 34) == VPORT
+            && f[30] == 10;
+    }
     if f.len() < 54 || !is_real_mac(&f[0..6]) || f[6..12] != P1_MAC || be16(f, 12) != 0x0800 {
         return false;
     }
@@ -66,6 +81,7 @@ pub fn forwarded_ok(method: Method, f: &[u8]) -> bool {
                 && ipv4_at(f, 50) == method.vip()
                 && be16(f, 56) == VPORT
         }
+        Method::NatReply => false,
     }
 }
 
@@ -125,5 +141,41 @@ mod tests {
                 assert!(!forwarded_ok(method, &bad));
             }
         }
+        // A real server's reply to a NAT connection: the client's frame as forwarded above,
+        // answered from the real server it was sent to.
+        let net = topo::net_state_routed().unwrap();
+        let neigh = topo::neighbours(&net).unwrap();
+        let ctx = Ctx {
+            net: &net,
+            neigh: &neigh,
+            ..ctx
+        };
+        let syn = Template::new(Method::Nat.vip(), 64, Segment::Syn).unwrap();
+        let Action::Tx(1, fwd) = p.process(
+            VecPacket::from_frame(&syn.frame(client, 7777)),
+            0,
+            &ctx,
+            false,
+        ) else {
+            panic!("the SYN was not forwarded");
+        };
+        let fwd = director::dataplane::packet::PacketBuf::data(&fwd).to_vec();
+        let real = (0..topo::N_REAL)
+            .find(|&r| ipv4_at(&fwd, 30) == topo::real_ip(r))
+            .expect("sent to a real server");
+        let input = Template::reply(real, 512).unwrap().frame(client, 7777);
+        assert!(!forwarded_ok(Method::NatReply, &input), "input accepted");
+        let out = match p.process(VecPacket::from_frame(&input), 1, &ctx, false) {
+            Action::Tx(0, out) => out,
+            other => panic!("reply: {other:?}"),
+        };
+        let f = director::dataplane::packet::PacketBuf::data(&out).to_vec();
+        assert!(forwarded_ok(Method::NatReply, &f), "reply refused");
+        for m in [Method::Nat, Method::Dr, Method::Tun] {
+            assert!(!forwarded_ok(m, &f), "{m:?}");
+        }
+        let mut bad = f.clone();
+        bad[24] ^= 1;
+        assert!(!forwarded_ok(Method::NatReply, &bad));
     }
 }

@@ -22,6 +22,14 @@ pub fn client(i: u64) -> (Ipv4Addr, u16) {
     (Ipv4Addr::from(addr), port as u16)
 }
 
+/// The flow whose client endpoint is `addr`:`port` ([`client`]'s inverse), if any.
+pub fn flow_of(addr: Ipv4Addr, port: u16) -> Option<u64> {
+    let a = u32::from(addr).checked_sub(0x0A00_0001)?;
+    let p = u32::from(port).checked_sub(FIRST_PORT)?;
+    let i = u64::from(a) * u64::from(PORTS_PER_ADDR) + u64::from(p);
+    (p < PORTS_PER_ADDR && i < MAX_FLOWS).then_some(i)
+}
+
 /// A small, fast, seedable PRNG (splitmix64): reproducible shuffles without a dependency.
 #[derive(Debug, Clone)]
 pub struct SplitMix(u64);
@@ -75,6 +83,14 @@ mod tests {
         assert_eq!(client(0), (Ipv4Addr::new(10, 0, 0, 1), 10_000));
         assert_eq!(client(50_000), (Ipv4Addr::new(10, 0, 0, 2), 10_000));
         assert_eq!(client(MAX_FLOWS - 1).0, Ipv4Addr::new(10, 255, 255, 255));
+        for i in (0..200_000u64).step_by(777).chain([MAX_FLOWS - 1]) {
+            let (a, p) = client(i);
+            assert_eq!(flow_of(a, p), Some(i));
+        }
+        assert_eq!(flow_of(Ipv4Addr::new(10, 0, 0, 0), 10_000), None);
+        assert_eq!(flow_of(Ipv4Addr::new(10, 0, 0, 1), 9_999), None);
+        assert_eq!(flow_of(Ipv4Addr::new(10, 0, 0, 1), 60_000), None);
+        assert_eq!(flow_of(Ipv4Addr::new(11, 0, 0, 0), 10_000), None);
     }
 
     #[test]

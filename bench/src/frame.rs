@@ -1,7 +1,8 @@
 //! Template frames and their per-flow variants, written straight into mbufs.
 //!
-//! A template is one Ethernet/IPv4/TCP frame addressed to a VIP with the client address and
-//! port zeroed; its checksums are kept as partial sums without those fields. Per packet the
+//! A template is one Ethernet/IPv4/TCP frame addressed to a VIP (or, for a NAT real server's
+//! reply, to the client) with the client address and port zeroed; its checksums are kept as
+//! partial sums without those fields. Per packet the
 //! generator copies the 54 header bytes, writes the flow's client address and port, and
 //! finishes both checksums from the partial sums: a handful of additions, so the generator
 //! stays faster than the worker it feeds. The payload (a fixed byte pattern) is written into
@@ -10,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::topo::{P0_MAC, ROUTER_MAC, VPORT};
+use crate::topo::{real_ip, real_mac, NAT_RPORT, P0_MAC, P1_MAC, ROUTER_MAC, VPORT};
 
 /// Ethernet + IPv4 + TCP header bytes (no options).
 pub const HEADER_LEN: usize = 14 + 20 + 20;
@@ -76,14 +77,47 @@ pub struct Template {
     len: usize,
     /// Folded sum of the IPv4 header with the source address zero.
     ip_partial: u16,
-    /// Folded sum of pseudo header, TCP header and payload with source address and port zero.
+    /// Folded sum of pseudo header, TCP header and payload with client address and port zero.
     tcp_partial: u16,
+    /// Offsets of the client's address and port: the source's (a client's frame) or the
+    /// destination's (a reply to the client).
+    client_ip_at: usize,
+    client_port_at: usize,
 }
 
 impl Template {
     /// A template of `size` bytes on the wire (FCS included: 64..=1518) from the upstream
     /// router to `vip`:80.
     pub fn new(vip: Ipv4Addr, size: usize, seg: Segment) -> Result<Template, String> {
+        Self::build(size, seg, (ROUTER_MAC, P0_MAC), (vip, VPORT), false)
+    }
+
+    /// A template of `size` bytes on the wire of NAT real server `real`'s reply (an ACK with
+    /// payload, from its address and port 8080 to the client), arriving at the inside port.
+    pub fn reply(real: usize, size: usize) -> Result<Template, String> {
+        Self::build(
+            size,
+            Segment::Ack,
+            (real_mac(real), P1_MAC),
+            (real_ip(real), NAT_RPORT),
+            true,
+        )
+    }
+
+    /// The frame from MAC `macs.0` to `macs.1` between the client and `fixed` (address,
+    /// port), from the client unless `to_client`.
+    fn build(
+        size: usize,
+        seg: Segment,
+        macs: ([u8; 6], [u8; 6]),
+        fixed: (Ipv4Addr, u16),
+        to_client: bool,
+    ) -> Result<Template, String> {
+        let (fixed_ip_at, fixed_port_at, client_ip_at, client_port_at) = if to_client {
+            (26, 34, 30, 36)
+        } else {
+            (30, 36, 26, 34)
+        };
         if !(MIN_SIZE..=MAX_SIZE).contains(&size) {
             return Err(format!(
                 "frame size {size} outside {MIN_SIZE}..={MAX_SIZE} (bytes on the wire, FCS included)"
@@ -92,8 +126,8 @@ impl Template {
         let len = size - FCS_LEN;
         let ip_len = (len - 14) as u16;
         let mut f = vec![0u8; len];
-        f[0..6].copy_from_slice(&P0_MAC);
-        f[6..12].copy_from_slice(&ROUTER_MAC);
+        f[0..6].copy_from_slice(&macs.1);
+        f[6..12].copy_from_slice(&macs.0);
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         let ip = &mut f[14..34];
         ip[0] = 0x45;
@@ -102,9 +136,9 @@ impl Template {
         ip[6] = 0x40; // DF, as TCP stacks send
         ip[8] = 64;
         ip[9] = 6;
-        ip[16..20].copy_from_slice(&vip.octets());
+        f[fixed_ip_at..fixed_ip_at + 4].copy_from_slice(&fixed.0.octets());
+        f[fixed_port_at..fixed_port_at + 2].copy_from_slice(&fixed.1.to_be_bytes());
         let tcp = &mut f[34..54];
-        tcp[2..4].copy_from_slice(&VPORT.to_be_bytes());
         tcp[4..8].copy_from_slice(&0x1000_0000u32.to_be_bytes());
         if seg == Segment::Ack {
             tcp[8..12].copy_from_slice(&0x2000_0000u32.to_be_bytes());
@@ -115,7 +149,7 @@ impl Template {
         fill_payload(&mut f);
         let ip_partial = fold(sum16(&f[14..34]));
         let tcp_len = u64::from(ip_len) - 20;
-        let pseudo = sum16(&vip.octets()) + 6 + tcp_len;
+        let pseudo = sum16(&fixed.0.octets()) + 6 + tcp_len;
         let tcp_partial = fold(pseudo + sum16(&f[34..]));
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&f[..HEADER_LEN]);
@@ -124,6 +158,8 @@ impl Template {
             len,
             ip_partial,
             tcp_partial,
+            client_ip_at,
+            client_port_at,
         })
     }
 
@@ -137,15 +173,15 @@ impl Template {
         self.len == 0
     }
 
-    /// Writes the headers of the frame from `client`:`port` into `frame` (which already holds
+    /// Writes the headers of the frame of `client`:`port` into `frame` (which already holds
     /// the payload pattern after [`HEADER_LEN`]; at least [`HEADER_LEN`] bytes long).
     #[inline]
     pub fn write(&self, frame: &mut [u8], client: Ipv4Addr, port: u16) {
         let h = &mut frame[..HEADER_LEN];
         h.copy_from_slice(&self.header);
         let a = client.octets();
-        h[26..30].copy_from_slice(&a);
-        h[34..36].copy_from_slice(&port.to_be_bytes());
+        h[self.client_ip_at..self.client_ip_at + 4].copy_from_slice(&a);
+        h[self.client_port_at..self.client_port_at + 2].copy_from_slice(&port.to_be_bytes());
         let addr_sum = u64::from(u16::from_be_bytes([a[0], a[1]]))
             + u64::from(u16::from_be_bytes([a[2], a[3]]));
         let ip = !fold(u64::from(self.ip_partial) + addr_sum);
@@ -214,6 +250,28 @@ mod tests {
         buf[..HEADER_LEN].fill(0xee);
         t.write(&mut buf, Ipv4Addr::new(10, 9, 9, 9), 5000);
         assert_eq!(buf, t.frame(Ipv4Addr::new(10, 9, 9, 9), 5000));
+    }
+
+    #[test]
+    fn replies_go_from_the_real_server_to_the_client_with_valid_checksums() {
+        for size in [64, 512, 1518] {
+            for real in 0..crate::topo::N_REAL {
+                let t = Template::reply(real, size).unwrap();
+                let client = Ipv4Addr::new(10, 0, 3, 7);
+                let f = t.frame(client, 12345);
+                assert_eq!(f.len(), size - FCS_LEN);
+                assert_eq!(f[0..6], P1_MAC);
+                assert_eq!(f[6..12], real_mac(real));
+                assert_eq!(checksum::checksum(&f[14..34]), 0, "IP checksum");
+                assert!(tcp_checksum_ok(&f), "TCP checksum, size {size}");
+                let m = parse_frame(&f).unwrap();
+                assert_eq!(m.src, IpAddr::V4(real_ip(real)));
+                assert_eq!(m.src_port, NAT_RPORT);
+                assert_eq!(m.dst, IpAddr::V4(client));
+                assert_eq!(m.dst_port, 12345);
+                assert_eq!(m.tcp_flags, Segment::Ack.flags());
+            }
+        }
     }
 
     #[test]

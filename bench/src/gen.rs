@@ -53,11 +53,23 @@ pub enum Pattern {
     },
 }
 
+/// The NAT real servers' replies: each flow's comes from the real server its connection was
+/// bound to.
+#[derive(Debug)]
+pub struct Replies {
+    /// One template per real server ([`Template::reply`]).
+    pub templates: Vec<Template>,
+    /// Each flow's real server (an index into `templates`).
+    pub real_of: Arc<Vec<u8>>,
+}
+
 /// What the generator sends.
 #[derive(Debug, Clone)]
 pub struct GenSpec {
     /// Frame of an established flow.
     pub ack: Template,
+    /// Established flows send their real servers' replies instead of `ack` (into port 1).
+    pub replies: Option<Arc<Replies>>,
     /// Frame of a new flow.
     pub syn: Template,
     /// Flow order.
@@ -193,7 +205,8 @@ fn is_arp(f: &[u8]) -> bool {
 }
 
 /// Runs the generator on the calling thread until `stop`. Without `spec.owner`, frames go to
-/// `rx[q]` (queue `q` of port 0, `q` = the flow's owner among `rx.len()` workers) and `tx`
+/// `rx[q]` (queue `q` of port 0, or of port 1 for replies, `q` = the flow's owner among
+/// `rx.len()` workers) and `tx`
 /// are the consumers of every tx ring of every port; with it, `rx` is the owner's one rx
 /// ring and `tx` its tx rings.
 pub fn run(
@@ -244,7 +257,11 @@ pub fn run(
                     // Past the limit: the rest of the burst goes back to the pool.
                     let Some((flow, syn)) = next else { break };
                     let (addr, port) = client(flow);
-                    let t = if syn { &spec.syn } else { &spec.ack };
+                    let t = match &spec.replies {
+                        _ if syn => &spec.syn,
+                        Some(r) => &r.templates[usize::from(r.real_of[flow as usize])],
+                        None => &spec.ack,
+                    };
                     if let Ok(buf) = m.append(t.len()) {
                         t.write(buf, addr, port);
                     }

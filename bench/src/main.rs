@@ -17,8 +17,13 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "bench", version)]
 struct Args {
-    /// Scenarios: nat, dr, tun (established flows), syn (new connections), mixed (90/10).
-    #[arg(long, value_delimiter = ',', default_value = "nat,dr,tun,syn,mixed")]
+    /// Scenarios: nat, dr, tun (established flows), syn (new connections), mixed (90/10),
+    /// reply (the NAT real servers' replies of established flows).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "nat,dr,tun,syn,mixed,reply"
+    )]
     scenarios: Vec<String>,
     /// Frame sizes in bytes on the wire, FCS included (64..=1518).
     #[arg(long, value_delimiter = ',', default_value = "64,512,1500")]

@@ -29,9 +29,9 @@ use director::metrics::WorkerCounters;
 use serde::{Deserialize, Serialize};
 
 use crate::dut::{self, enter_lcore, Env, LoopStats, Workers};
-use crate::flows::shuffled;
+use crate::flows::{self, shuffled};
 use crate::frame::{Segment, Template};
-use crate::gen::{self, GenSpec, GenStats, Pattern};
+use crate::gen::{self, GenSpec, GenStats, Pattern, Replies};
 use crate::rig::Rig;
 use crate::topo::{self, Method};
 
@@ -48,16 +48,20 @@ pub enum Scenario {
     Syn,
     /// NAT: 90 % established ACKs, 10 % SYNs of new flows.
     Mixed,
+    /// NAT, the other direction: the real servers' replies to the clients (ACKs with payload
+    /// of established flows, each from the real server its connection was bound to).
+    Reply,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Nat,
         Scenario::Dr,
         Scenario::Tun,
         Scenario::Syn,
         Scenario::Mixed,
+        Scenario::Reply,
     ];
 
     /// Its command-line name.
@@ -68,6 +72,7 @@ impl Scenario {
             Scenario::Tun => "tun",
             Scenario::Syn => "syn",
             Scenario::Mixed => "mixed",
+            Scenario::Reply => "reply",
         }
     }
 
@@ -76,7 +81,7 @@ impl Scenario {
         Scenario::ALL
             .into_iter()
             .find(|x| x.name() == s)
-            .ok_or_else(|| format!("unknown scenario {s:?} (nat, dr, tun, syn, mixed)"))
+            .ok_or_else(|| format!("unknown scenario {s:?} (nat, dr, tun, syn, mixed, reply)"))
     }
 
     fn method(self) -> Method {
@@ -84,6 +89,7 @@ impl Scenario {
             Scenario::Dr => Method::Dr,
             Scenario::Tun => Method::Tun,
             Scenario::Nat | Scenario::Syn | Scenario::Mixed => Method::Nat,
+            Scenario::Reply => Method::NatReply,
         }
     }
 }
@@ -329,14 +335,16 @@ fn with_gen<R>(
     for (i, c) in rig.tx.iter_mut().enumerate() {
         txs[if n == 1 { 0 } else { i % rig.workers }].push(c);
     }
+    // Replies arrive on the inside port.
+    let port = usize::from(specs[0].replies.is_some());
     let r = std::thread::scope(|s| {
         let pool = &rig.pool;
         let stop = &stop;
         for (i, ((spec, stats), mut tx)) in specs.iter().zip(&stats).zip(txs).enumerate() {
             let rx = if n == 1 {
-                &rig.rx[0][..queues]
+                &rig.rx[port][..queues]
             } else {
-                &rig.rx[0][i..i + 1]
+                &rig.rx[port][i..i + 1]
             };
             let core = cores.get(i).copied().flatten();
             std::thread::Builder::new()
@@ -411,7 +419,8 @@ fn rss_bytes() -> u64 {
 }
 
 fn new_env(workers: usize) -> Result<Env, String> {
-    let net = topo::net_state()?;
+    // With the route to the clients that the NAT replies take.
+    let net = topo::net_state_routed()?;
     let neigh = topo::neighbours(&net)?;
     Ok(Env {
         snapshot: Arc::new(ArcSwap::from_pointee(topo::snapshot(workers)?)),
@@ -449,6 +458,7 @@ fn spec(plan: &Plan, sc: Scenario, size: usize, pattern: Pattern, limit: Option<
         limit,
         verify_every: plan.verify_every,
         verify: Some(sc.method()),
+        replies: None,
         prefetch: true,
         owner: None,
     }
@@ -795,15 +805,31 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     let table_bytes: usize = pipes.iter().map(|p| p.conns.memory_bytes()).sum();
     let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
     let owned = gen_orders(plan, w, &order);
-    let pop_spec = spec(
-        plan,
-        sc,
-        plan.sizes[0],
-        Pattern::NewFlows { first: 0 },
-        Some(n),
-    );
+    let pop_spec = GenSpec {
+        // The populate's SYNs are clients' packets also for the replies' scenario.
+        verify: Some(Method::Nat)
+            .filter(|_| sc == Scenario::Reply)
+            .or(Some(sc.method())),
+        ..spec(
+            plan,
+            sc,
+            plan.sizes[0],
+            Pattern::NewFlows { first: 0 },
+            Some(n),
+        )
+    };
     let pop = flood(rig, plan, &workers, &per_gen(&pop_spec, &owned), n)?;
     let rss1 = rss_bytes();
+    // Replies: each flow's real server, read from the connections the flood created (the
+    // workers stop for that and start again with the same tables).
+    let (workers, real_of) = if sc == Scenario::Reply {
+        let pipes = workers.stop()?;
+        let real_of = Arc::new(real_servers(&pipes, n)?);
+        let workers = Workers::start(rig, &env, pipes, &plan.dut_cores)?;
+        (workers, Some(real_of))
+    } else {
+        (workers, None)
+    };
     // Mixed: each run's new flows follow those sent before (none repeats while the table has
     // room for them); once the room is used up they wrap onto the new flows already created
     // (their SYNs then meet existing connections: never a flow the table has no room for).
@@ -828,7 +854,11 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     };
     let mut rows = Vec::new();
     for &size in &plan.sizes {
-        let s = spec(plan, sc, size, pattern(used_new), None);
+        let s = with_replies(
+            spec(plan, sc, size, pattern(used_new), None),
+            size,
+            &real_of,
+        )?;
         let drops0 = workers.drops();
         let (d, seen) = forward(rig, plan, &workers, &per_gen(&s, &owned));
         used_new += seen.new_flows;
@@ -863,7 +893,11 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
     let mut pipeline = pipes.swap_remove(0);
     drop(pipes);
     for r in rows.iter_mut() {
-        let s = spec(plan, sc, r.size, pattern(used_new), None);
+        let s = with_replies(
+            spec(plan, sc, r.size, pattern(used_new), None),
+            r.size,
+            &real_of,
+        )?;
         let s = if w > 1 {
             GenSpec {
                 pattern: Pattern::Established {
@@ -884,6 +918,47 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         finish_row(r, &p, &c);
     }
     Ok(rows)
+}
+
+/// Each flow's real server (index) among the connections of `pipes`, for flows `0..n`.
+fn real_servers(pipes: &[Pipeline<Mbuf>], n: u64) -> Result<Vec<u8>, String> {
+    let mut real_of = vec![u8::MAX; n as usize];
+    for p in pipes {
+        for (_, c) in p.conns.iter() {
+            let flow = flows::flow_of(c.caddr(), c.cport())
+                .filter(|&f| f < n)
+                .ok_or_else(|| format!("a connection of no flow: {}:{}", c.caddr(), c.cport()))?;
+            let real = (0..topo::N_REAL)
+                .find(|&r| c.daddr() == topo::real_ip(r))
+                .ok_or_else(|| format!("flow {flow}: bound to {}", c.daddr()))?;
+            real_of[flow as usize] = real as u8;
+        }
+    }
+    match real_of.iter().position(|&r| r == u8::MAX) {
+        Some(f) => Err(format!("flow {f}: no connection after the flood")),
+        None => Ok(real_of),
+    }
+}
+
+/// `s` sending the real servers' replies, where `real_of` says whose (the reply scenario).
+fn with_replies(
+    s: GenSpec,
+    size: usize,
+    real_of: &Option<Arc<Vec<u8>>>,
+) -> Result<GenSpec, String> {
+    let Some(real_of) = real_of else {
+        return Ok(s);
+    };
+    let templates = (0..topo::N_REAL)
+        .map(|r| Template::reply(r, size))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(GenSpec {
+        replies: Some(Arc::new(Replies {
+            templates,
+            real_of: real_of.clone(),
+        })),
+        ..s
+    })
 }
 
 /// The flows of `order` that worker `me` of `n` owns.

@@ -70,13 +70,15 @@ pub enum Method {
     Dr,
     /// VS/TUN (ipvsadm -i).
     Tun,
+    /// The NAT real servers' replies to the clients (the VS/NAT service's other direction).
+    NatReply,
 }
 
 impl Method {
     /// The VIP of this method's service.
     pub fn vip(self) -> Ipv4Addr {
         match self {
-            Method::Nat => VIP_NAT,
+            Method::Nat | Method::NatReply => VIP_NAT,
             Method::Dr => VIP_DR,
             Method::Tun => VIP_TUN,
         }
@@ -138,7 +140,7 @@ pub fn net_state() -> Result<NetState, String> {
 }
 
 /// [`net_state`] plus a default route via the router on port 0 ([`ROUTER_IP`]): the route
-/// NAT replies to the clients take (the bench sends no replies; `pipeline_cost reply` does).
+/// NAT replies to the clients take.
 pub fn net_state_routed() -> Result<NetState, String> {
     ports(RouteTableBuilder::new().default_gateway(ROUTER_IP))
 }

@@ -1,5 +1,5 @@
-//! `bench --smoke` runs every scenario (nat, dr, tun, syn, mixed) and frame size (64, 512,
-//! 1500) for a few milliseconds with the real workers, without hugepages, checking every
+//! `bench --smoke` runs every scenario (nat, dr, tun, syn, mixed, reply) and frame size (64,
+//! 512, 1500) for a few milliseconds with the real workers, without hugepages, checking every
 //! forwarded frame. This test runs it and reads its JSON report: every row is there, moved
 //! packets, and every frame the workers sent was what its forwarding method must produce.
 //! Nothing here depends on speed.
@@ -71,7 +71,7 @@ fn smoke_run_covers_every_scenario_and_size_with_correct_frames() {
         seen.push((scenario, size));
     }
     let mut want = Vec::new();
-    for s in ["nat", "dr", "tun", "syn", "mixed"] {
+    for s in ["nat", "dr", "tun", "syn", "mixed", "reply"] {
         for size in [64, 512, 1500] {
             want.push((s.to_string(), size));
         }
@@ -80,7 +80,7 @@ fn smoke_run_covers_every_scenario_and_size_with_correct_frames() {
     assert_eq!(report["machine"]["hugepages"], false);
     assert!(report["machine"]["tsc_hz"].as_u64().unwrap() > 0);
     assert_eq!(report["targets"].as_array().unwrap().len(), 6);
-    assert!(stderr.contains("smoke ok (15 rows)"), "{stderr}");
+    assert!(stderr.contains("smoke ok (18 rows)"), "{stderr}");
 }
 
 /// With two workers and one generator per worker (`--gen-core` with two cores), every
@@ -111,7 +111,7 @@ fn smoke_run_with_a_generator_per_worker() {
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("the JSON report on stdout");
     let rows = report["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 15);
+    assert_eq!(rows.len(), 18);
     for r in rows {
         let id = format!("{} {} B", r["scenario"], r["size"]);
         assert_eq!(r["workers"], 2, "{id}");

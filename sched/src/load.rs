@@ -281,6 +281,15 @@ impl DestLoad {
         split(self.view())
     }
 
+    /// Each share's (active, inactive): share 0 (threads without a writer slot), then writer
+    /// slot 0's, 1's, ... (diagnostics and tests: which thread counted what).
+    pub fn share_counts(&self) -> Vec<(u32, u32)> {
+        self.shares
+            .iter()
+            .map(|s| split(s.conns.load(Relaxed)))
+            .collect()
+    }
+
     /// active + inactive, every share read (templates are not counted for thresholds).
     #[inline]
     fn total(&self) -> u64 {

@@ -8,14 +8,17 @@
 //! data-plane worker that claimed writer slot `w` ([`claim_writer_slot`]) owns share `1 + w`
 //! and updates it with a plain load and store (one writer: no locked instruction, nothing to
 //! wait for); every other thread, and a worker beyond the shares a load was made with, updates
-//! share 0 with an atomic read-modify-write. With one shared word, every bind of two workers
-//! was a locked read-modify-write on a line the other had just written: with 2 threads on
-//! this 2-vCPU VM, wlc's pick+bind+activate+unbind went from 22 ns to 126-272 ns per
-//! connection (`cargo bench -p sched --bench contend -- wlc 4 2`). Reads cost one load per
-//! share; the kernel keeps one atomic per count, which is what share 0 alone is. A worker
-//! that starts an epoch per burst ([`new_epoch`], as `Pipeline::process_burst` does) reads the
-//! other workers' shares once per destination and burst: its picks see their binds up to one
-//! burst late (its own at once; thresholds always read every share).
+//! share 0 with an atomic read-modify-write. Reads cost one load per share; the kernel keeps
+//! one atomic per count, which is what share 0 alone is. A worker that starts an epoch per
+//! burst ([`new_epoch`], as `Pipeline::process_burst` does) reads the other workers' shares
+//! once per destination and burst: its picks see their binds up to one burst late (its own at
+//! once; thresholds always read every share).
+//!
+//! Why: with one shared word, every bind of two workers was a locked read-modify-write on a
+//! line the other had just written, and every pick read the other's lines. wlc's
+//! pick+bind+activate+unbind with 2 threads on the 2-vCPU VM took 103-325 ns per connection
+//! per thread that way, 21-23 ns with shares and epochs (18 ns with one thread):
+//! `cargo bench -p sched --bench contend -- wlc 4 2 1000000 [shared]`.
 //!
 //! Active and inactive counts share one word per share, `active << 32 | inactive`, so an update
 //! is one store and a reader sees both counts of one share at one moment; the words add up to
@@ -29,8 +32,8 @@
 //! The least-connection family (lc, wlc, sed, nq, and lblc/lblcr's fallback) keeps a tournament
 //! tree over the destinations of services with more than 64 of them; a count or flag change of
 //! such a destination pushes the change into the tree currently linked to it, when that tree's
-//! rule reads what changed (see `least.rs`). Otherwise a change costs one atomic operation and
-//! one load (`tree_id` is 0).
+//! rule reads what changed (see `least.rs`). Otherwise a change costs a store to the worker's
+//! share (or an atomic operation on share 0) and one load (`tree_id` is 0).
 
 use std::cell::Cell;
 use std::fmt;

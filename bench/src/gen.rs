@@ -206,9 +206,8 @@ fn is_arp(f: &[u8]) -> bool {
 
 /// Runs the generator on the calling thread until `stop`. Without `spec.owner`, frames go to
 /// `rx[q]` (queue `q` of port 0, or of port 1 for replies, `q` = the flow's owner among
-/// `rx.len()` workers) and `tx`
-/// are the consumers of every tx ring of every port; with it, `rx` is the owner's one rx
-/// ring and `tx` its tx rings.
+/// `rx.len()` workers) and `tx` are the consumers of every tx ring of every port; with it,
+/// `rx` is the owner's one rx ring and `tx` its tx rings.
 pub fn run(
     spec: &GenSpec,
     pool: &Mempool,

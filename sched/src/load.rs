@@ -4,7 +4,8 @@
 //! A is seen by worker B's next pick modulo cache coherence (nanoseconds), with no ordering
 //! promised between the fields.
 //!
-//! The counts are kept in *shares*, each alone on its cache line, and read as their sum. A
+//! The counts (active, inactive, and persistence templates) are kept in *shares*, each alone
+//! on its cache line, and read as their sums. A
 //! data-plane worker that claimed writer slot `w` ([`claim_writer_slot`]) owns share `1 + w`
 //! and updates it with a plain load and store (one writer: no locked instruction, nothing to
 //! wait for); every other thread, and a worker beyond the shares a load was made with, updates
@@ -87,6 +88,8 @@ struct Share {
     /// The other shares' sum, as read in epoch `epoch`.
     others: AtomicU64,
     epoch: AtomicU64,
+    /// This share's persistence templates (PersistConn).
+    persist: AtomicU64,
 }
 
 /// Live load of one destination shared by all workers: relaxed atomics; the counts in
@@ -98,7 +101,6 @@ struct Share {
 pub struct DestLoad {
     /// Share 0 (any thread), then one per writer slot.
     shares: Box<[Share]>,
-    persist: AtomicU32,
     overloaded: AtomicBool,
     upper: AtomicU32,
     lower: AtomicU32,
@@ -161,11 +163,6 @@ fn minus(conns: u64, one: u64) -> u64 {
     }
 }
 
-fn dec(counter: &AtomicU32) {
-    // Saturating, as `minus`.
-    let _ = counter.fetch_update(Relaxed, Relaxed, |v| v.checked_sub(1));
-}
-
 impl DestLoad {
     /// A destination with no connections and no thresholds, updated through share 0 only.
     pub fn new() -> Self {
@@ -177,7 +174,6 @@ impl DestLoad {
     pub fn with_writers(writers: usize) -> Self {
         DestLoad {
             shares: (0..=writers).map(|_| Share::default()).collect(),
-            persist: AtomicU32::new(0),
             overloaded: AtomicBool::new(false),
             upper: AtomicU32::new(0),
             lower: AtomicU32::new(0),
@@ -226,6 +222,23 @@ impl DestLoad {
         match SHARE.with(Cell::get) {
             0 => None,
             w => self.shares.get(w).map(|s| &s.conns),
+        }
+    }
+
+    /// Applies `f` to the calling thread's share of the templates, as [`DestLoad::update`].
+    #[inline]
+    fn update_persist(&self, f: impl Fn(u64) -> u64) {
+        let share = match SHARE.with(Cell::get) {
+            0 => None,
+            w => self.shares.get(w),
+        };
+        match share {
+            Some(s) => s.persist.store(f(s.persist.load(Relaxed)), Relaxed),
+            None => {
+                let _ = self.shares[0]
+                    .persist
+                    .fetch_update(Relaxed, Relaxed, |v| Some(f(v)));
+            }
         }
     }
 
@@ -302,7 +315,11 @@ impl DestLoad {
 
     /// Persistence templates bound to this destination (PersistConn).
     pub fn persistent(&self) -> u32 {
-        self.persist.load(Relaxed)
+        let sum = self
+            .shares
+            .iter()
+            .fold(0u64, |sum, s| sum.wrapping_add(s.persist.load(Relaxed)));
+        sum.min(u64::from(u32::MAX)) as u32
     }
 
     /// OVERLOAD flag: set when the upper threshold is reached, no new connections then.
@@ -421,14 +438,14 @@ impl DestLoad {
     /// A persistence template bound (persistconns; not counted for thresholds, but the kernel
     /// runs the upper-threshold check as for any bind).
     pub fn bind_template(&self) {
-        self.persist.fetch_add(1, Relaxed);
+        self.update_persist(|p| p + 1);
         let flag = self.check_upper();
         self.notify(flag);
     }
 
     /// A persistence template unbound (the kernel runs the clearing rule as for any unbind).
     pub fn unbind_template(&self) {
-        dec(&self.persist);
+        self.update_persist(|p| p.saturating_sub(1));
         let flag = self.check_lower();
         self.notify(flag);
     }

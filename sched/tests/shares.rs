@@ -180,3 +180,23 @@ fn thresholds_read_every_share_within_an_epoch() {
         assert!(load.is_overloaded());
     });
 }
+
+#[test]
+fn persistence_templates_are_counted_in_shares_too() {
+    let load = DestLoad::with_writers(2);
+    on_thread(Some(0), || {
+        load.bind_template();
+        load.bind_template();
+    });
+    on_thread(Some(1), || load.bind_template());
+    on_thread(None, || load.bind_template());
+    assert_eq!(load.persistent(), 4);
+    on_thread(Some(1), || {
+        load.unbind_template();
+        // A stray unbind leaves this share at zero.
+        load.unbind_template();
+    });
+    assert_eq!(load.persistent(), 3);
+    // Templates count for nothing else.
+    assert_eq!(load.counts(), (0, 0));
+}

@@ -8,13 +8,12 @@
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use bench::flows::client;
+use bench::flows::{client, worker_of};
 use bench::frame::{Segment, Template};
 use bench::topo::{self, Method};
 use director::dataplane::conn::Timeouts;
 use director::dataplane::packet::VecPacket;
 use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig, STAGE};
-use director::dataplane::steering;
 use director::metrics::WorkerCounters;
 
 fn main() -> Result<(), String> {
@@ -41,15 +40,14 @@ fn main() -> Result<(), String> {
                 s.spawn(move || {
                     // The thread's frames (built here: freed by this thread's allocator
                     // arena), the first `per` flows that steer to it.
-                    let mut frames = Vec::with_capacity(per);
-                    let mut flow = 0u64;
-                    while frames.len() < per {
-                        let (a, p) = client(flow);
-                        if steering::owner(a.into(), p, threads) == w {
-                            frames.push(VecPacket::from_frame(&syn.frame(a, p)));
-                        }
-                        flow += 1;
-                    }
+                    let frames: Vec<VecPacket> = (0u64..)
+                        .filter(|&f| worker_of(f, threads) == w)
+                        .take(per)
+                        .map(|f| {
+                            let (a, p) = client(f);
+                            VecPacket::from_frame(&syn.frame(a, p))
+                        })
+                        .collect();
                     let ctx = Ctx {
                         snap,
                         net,

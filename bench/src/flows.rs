@@ -22,6 +22,14 @@ pub fn client(i: u64) -> (Ipv4Addr, u16) {
     (Ipv4Addr::from(addr), port as u16)
 }
 
+/// The worker, among `workers`, that RSS steers flow `i`'s client packets (and its replies)
+/// to.
+#[inline]
+pub fn worker_of(i: u64, workers: usize) -> usize {
+    let (addr, port) = client(i);
+    director::dataplane::steering::owner(addr.into(), port, workers)
+}
+
 /// The flow whose client endpoint is `addr`:`port` ([`client`]'s inverse), if any.
 pub fn flow_of(addr: Ipv4Addr, port: u16) -> Option<u64> {
     let a = u32::from(addr).checked_sub(0x0A00_0001)?;

@@ -21,7 +21,7 @@ use director::dpdk::{MbufBurst, MbufRing, Mempool, RingConsumer, BURST};
 
 use crate::check::forwarded_ok;
 use crate::cpu::TidCell;
-use crate::flows::client;
+use crate::flows::{client, worker_of};
 use crate::frame::Template;
 use crate::topo::Method;
 
@@ -127,13 +127,6 @@ struct Cursor {
     k: u32,
 }
 
-/// The worker (RSS queue among `of`) that flow `flow` steers to.
-#[inline]
-fn owner_of(flow: u64, of: usize) -> usize {
-    let (addr, port) = client(flow);
-    steering::owner(addr.into(), port, of)
-}
-
 impl Cursor {
     fn new(pattern: Pattern, owner: Option<(usize, usize)>) -> Self {
         Cursor {
@@ -148,7 +141,7 @@ impl Cursor {
     /// Whether this generator sends new flow `flow`.
     #[inline]
     fn owns(&self, flow: u64) -> bool {
-        self.owner.is_none_or(|(me, of)| owner_of(flow, of) == me)
+        self.owner.is_none_or(|(me, of)| worker_of(flow, of) == me)
     }
 
     /// The next (flow, is-SYN), or `None` for a new flow left to another generator (a step
@@ -347,7 +340,7 @@ mod tests {
                 &mut Cursor::new(Pattern::NewFlows { first: 7 }, Some((me, 2))),
                 n,
             );
-            assert!(mine.iter().all(|&(f, syn)| syn && owner_of(f, 2) == me));
+            assert!(mine.iter().all(|&(f, syn)| syn && worker_of(f, 2) == me));
             // Steered by RSS: neither worker gets (nearly) all or nothing.
             assert!(
                 mine.len() > n / 4 && mine.len() < 3 * n / 4,
@@ -364,7 +357,7 @@ mod tests {
     fn a_mixed_generator_per_worker_keeps_one_syn_in_every_and_its_own_flows() {
         let order: Arc<Vec<u32>> = Arc::new(
             (0..100u32)
-                .filter(|&f| owner_of(u64::from(f), 2) == 1)
+                .filter(|&f| worker_of(u64::from(f), 2) == 1)
                 .collect(),
         );
         let p = Pattern::Mixed {
@@ -377,7 +370,7 @@ mod tests {
         assert_eq!(got.len(), 1_000);
         for (i, &(f, syn)) in got.iter().enumerate() {
             assert_eq!(syn, i % 10 == 9, "packet {i}");
-            assert_eq!(owner_of(f, 2), 1, "packet {i}: flow {f}");
+            assert_eq!(worker_of(f, 2), 1, "packet {i}: flow {f}");
             if syn {
                 assert!((1_000..1_400).contains(&f));
             } else {

@@ -966,10 +966,7 @@ fn owned_by(order: &[u32], me: usize, n: usize) -> Vec<u32> {
     order
         .iter()
         .copied()
-        .filter(|&f| {
-            let (a, p) = crate::flows::client(u64::from(f));
-            director::dataplane::steering::owner(a.into(), p, n) == me
-        })
+        .filter(|&f| flows::worker_of(u64::from(f), n) == me)
         .collect()
 }
 

@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use bench::flows::client;
+use bench::flows::{client, worker_of};
 use bench::frame::{Segment, Template};
 use bench::topo::{self, Method};
 use director::dataplane::conn::Timeouts;
 use director::dataplane::packet::VecPacket;
 use director::dataplane::pipeline::{Action, Ctx, Pipeline, PipelineConfig, STAGE};
-use director::dataplane::steering;
 use director::metrics::WorkerCounters;
 
 #[test]
@@ -43,10 +42,12 @@ fn loads_count_both_workers_connections_exactly() {
                     );
                     pipe.claim_load_slot();
                     let frames: Vec<VecPacket> = (0u64..)
-                        .map(client)
-                        .filter(|&(a, p)| steering::owner(a.into(), p, WORKERS) == w)
+                        .filter(|&f| worker_of(f, WORKERS) == w)
                         .take(PER)
-                        .map(|(a, p)| VecPacket::from_frame(&syn.frame(a, p)))
+                        .map(|f| {
+                            let (a, p) = client(f);
+                            VecPacket::from_frame(&syn.frame(a, p))
+                        })
                         .collect();
                     let mut frames = frames.into_iter();
                     let mut sent = 0;

@@ -200,8 +200,8 @@ impl DestLoad {
     /// [`DestLoad::word`].
     #[inline]
     fn view(&self) -> u64 {
-        let (w, epoch) = (SHARE.with(Cell::get), EPOCH.with(Cell::get));
-        let Some(own) = self.shares.get(w).filter(|_| w != 0 && epoch != 0) else {
+        let epoch = EPOCH.with(Cell::get);
+        let Some(own) = self.own().filter(|_| epoch != 0) else {
             return self.word();
         };
         let others = if own.epoch.load(Relaxed) == epoch {
@@ -219,20 +219,22 @@ impl DestLoad {
     /// The share the calling thread writes, if it is a writer slot's only writer.
     #[inline(always)]
     fn own_share(&self) -> Option<&AtomicU64> {
+        self.own().map(|s| &s.conns)
+    }
+
+    /// The calling thread's share, if it is a writer slot's only writer and the slot has one.
+    #[inline(always)]
+    fn own(&self) -> Option<&Share> {
         match SHARE.with(Cell::get) {
             0 => None,
-            w => self.shares.get(w).map(|s| &s.conns),
+            w => self.shares.get(w),
         }
     }
 
     /// Applies `f` to the calling thread's share of the templates, as [`DestLoad::update`].
     #[inline]
     fn update_persist(&self, f: impl Fn(u64) -> u64) {
-        let share = match SHARE.with(Cell::get) {
-            0 => None,
-            w => self.shares.get(w),
-        };
-        match share {
+        match self.own() {
             Some(s) => s.persist.store(f(s.persist.load(Relaxed)), Relaxed),
             None => {
                 let _ = self.shares[0]

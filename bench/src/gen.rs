@@ -100,6 +100,11 @@ pub struct GenStats {
     pub sent: AtomicU64,
     /// SYNs of new flows among them.
     pub new_flows: AtomicU64,
+    /// New-flow numbers this generator stepped over: those it sent and, with an owner, those
+    /// it left to the other generators. With several generators the next window of new flows
+    /// starts after the largest of these (after the sum of their SYNs it could repeat flows
+    /// the faster generator already created).
+    pub new_span: AtomicU64,
     /// Loops where an rx ring refused frames (the device under test was the bottleneck).
     pub stalls: AtomicU64,
     /// Loops run.
@@ -136,6 +141,11 @@ impl Cursor {
             new_next: 0,
             k: 0,
         }
+    }
+
+    /// New-flow numbers stepped over so far (sent, or left to another generator).
+    fn new_span(&self) -> u64 {
+        self.new_next
     }
 
     /// Whether this generator sends new flow `flow`.
@@ -282,6 +292,7 @@ pub fn run(
         }
         stats.sent.store(sent, Relaxed);
         stats.new_flows.store(new_flows, Relaxed);
+        stats.new_span.store(cur.new_span(), Relaxed);
         // (2) Drain what was transmitted.
         for c in tx.iter_mut() {
             for _ in 0..4 {
@@ -381,5 +392,50 @@ mod tests {
         // out of the span's ~200 such flows).
         let syns: Vec<u64> = got.iter().filter(|p| p.1).map(|p| p.0).collect();
         assert!(syns.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn uneven_mixed_generators_never_repeat_a_new_flow_in_the_next_window() {
+        let order: Vec<Arc<Vec<u32>>> = (0..2)
+            .map(|me| {
+                Arc::new(
+                    (0..100u32)
+                        .filter(|&f| worker_of(u64::from(f), 2) == me)
+                        .collect(),
+                )
+            })
+            .collect();
+        let mixed = |me: usize, first_new: u64| Pattern::Mixed {
+            order: order[me].clone(),
+            first_new,
+            span: 1_000_000,
+            every: 10,
+        };
+        // Window 1: generator 1 runs three times as far as generator 0.
+        let mut syns = Vec::new();
+        let (mut sent, mut span) = (0u64, 0u64);
+        for (me, steps) in [(0, 2_000), (1, 6_000)] {
+            let mut c = Cursor::new(mixed(me, 100), Some((me, 2)));
+            let got: Vec<u64> = walk(&mut c, steps)
+                .into_iter()
+                .filter(|p| p.1)
+                .map(|p| p.0)
+                .collect();
+            assert!(got.iter().all(|&f| f - 100 < c.new_span()));
+            sent += got.len() as u64;
+            span = span.max(c.new_span());
+            syns.extend(got);
+        }
+        // Counted by SYNs sent, the next window would start inside generator 1's flows.
+        assert!(100 + sent < syns.iter().max().copied().unwrap_or(0));
+        // Window 2 starts after the largest span: no new flow is sent twice.
+        for me in 0..2 {
+            let mut c = Cursor::new(mixed(me, 100 + span), Some((me, 2)));
+            syns.extend(walk(&mut c, 4_000).into_iter().filter(|p| p.1).map(|p| p.0));
+        }
+        let n = syns.len();
+        syns.sort_unstable();
+        syns.dedup();
+        assert_eq!(syns.len(), n, "a new flow was sent twice");
     }
 }

@@ -253,8 +253,14 @@ impl Gens<'_> {
     fn bad(&self) -> u64 {
         self.sum(|g| &g.bad)
     }
-    fn new_flows(&self) -> u64 {
-        self.sum(|g| &g.new_flows)
+    /// Where the next window of new flows may start: past the farthest generator's
+    /// (`GenStats::new_span`).
+    fn new_span(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|g| g.new_span.load(Relaxed))
+            .max()
+            .unwrap_or(0)
     }
     fn loops(&self) -> u64 {
         self.sum(|g| &g.loops)
@@ -559,7 +565,8 @@ fn flood(
 struct Seen {
     checked: u64,
     bad: u64,
-    new_flows: u64,
+    /// New-flow numbers the generators stepped over ([`Gens::new_span`]).
+    new_span: u64,
     /// Generators that fed the workers.
     gens: usize,
 }
@@ -572,7 +579,7 @@ fn forward(rig: &mut Rig, plan: &Plan, workers: &Workers, specs: &[GenSpec]) -> 
         let seen = Seen {
             checked: g.checked(),
             bad: g.bad(),
-            new_flows: g.new_flows(),
+            new_span: g.new_span(),
             gens: g.count(),
         };
         (d, seen)
@@ -630,8 +637,8 @@ struct Probed {
     cycles_raw: f64,
     /// The probe thread's CPU share.
     share: f64,
-    /// New flows the generator sent.
-    new_flows: u64,
+    /// New-flow numbers the generator stepped over ([`Gens::new_span`]).
+    new_span: u64,
 }
 
 /// Probe cycles per packet for `spec` on `pipeline`; with `spec.limit`, over exactly that
@@ -659,7 +666,7 @@ fn probe(
             stats.tid.run_ns(),
         ]
     };
-    let (d, complete, new_flows, pipeline) = std::thread::scope(|s| {
+    let (d, complete, new_span, pipeline) = std::thread::scope(|s| {
         let (stats_r, stop_r) = (&stats, &stop);
         let h = std::thread::Builder::new()
             .name("bench-probe".into())
@@ -668,7 +675,7 @@ fn probe(
             })
             .expect("spawn the probe thread");
         let guard = StopOnDrop(&stop);
-        let (d, complete, new_flows) = with_gen(
+        let (d, complete, new_span) = with_gen(
             rig,
             std::slice::from_ref(&spec),
             1,
@@ -682,16 +689,16 @@ fn probe(
                         }
                     });
                     let done = stats.rx.load(Relaxed) >= n;
-                    (d, done, g.new_flows())
+                    (d, done, g.new_span())
                 }
                 None => {
                     let d = window(plan.warmup, plan.window, read);
-                    (d, true, g.new_flows())
+                    (d, true, g.new_span())
                 }
             },
         );
         drop(guard);
-        (d, complete, new_flows, h.join())
+        (d, complete, new_span, h.join())
     });
     let pipeline = pipeline.map_err(|_| "the probe thread panicked".to_string())?;
     if !complete {
@@ -706,7 +713,7 @@ fn probe(
     let probed = Probed {
         cycles_raw: d.values[1] as f64 / d.values[0].max(1) as f64,
         share: d.share(3, 1),
-        new_flows,
+        new_span,
     };
     Ok((probed, pipeline))
 }
@@ -861,7 +868,7 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         )?;
         let drops0 = workers.drops();
         let (d, seen) = forward(rig, plan, &workers, &per_gen(&s, &owned));
-        used_new += seen.new_flows;
+        used_new += seen.new_span;
         let mut r = row(sc, size, n, w);
         r.generators = seen.gens;
         let (ws, gs) = (d.share(RUN, w), d.share(GEN_RUN, seen.gens));
@@ -913,7 +920,7 @@ pub fn established(rig: &mut Rig, plan: &Plan, sc: Scenario, n: u64) -> Result<V
         };
         let (p, back) = probe(rig, plan, &env, pipeline, &s)?;
         pipeline = back;
-        used_new += p.new_flows;
+        used_new += p.new_span;
         let c = ceiling(rig, plan, &s)?;
         finish_row(r, &p, &c);
     }

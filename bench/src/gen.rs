@@ -98,8 +98,6 @@ pub struct GenSpec {
 pub struct GenStats {
     /// Frames enqueued on rx rings.
     pub sent: AtomicU64,
-    /// SYNs of new flows among them.
-    pub new_flows: AtomicU64,
     /// New-flow numbers this generator stepped over: those it sent and, with an owner, those
     /// it left to the other generators. With several generators the next window of new flows
     /// starts after the largest of these (after the sum of their SYNs it could repeat flows
@@ -231,7 +229,6 @@ pub fn run(
     let mut drained = MbufBurst::new();
     let mut sent: u64 = 0;
     let mut steps: u64 = 0;
-    let mut new_flows: u64 = 0;
     let mut drain_bursts: u64 = 0;
     let limit = spec.limit.unwrap_or(u64::MAX);
     let mut loops: u64 = 0;
@@ -267,7 +264,6 @@ pub fn run(
                     if let Ok(buf) = m.append(t.len()) {
                         t.write(buf, addr, port);
                     }
-                    new_flows += u64::from(syn);
                     let q = if n_q == 1 || spec.owner.is_some() {
                         0
                     } else {
@@ -291,7 +287,6 @@ pub fn run(
             stats.stalls.fetch_add(1, Relaxed);
         }
         stats.sent.store(sent, Relaxed);
-        stats.new_flows.store(new_flows, Relaxed);
         stats.new_span.store(cur.new_span(), Relaxed);
         // (2) Drain what was transmitted.
         for c in tx.iter_mut() {

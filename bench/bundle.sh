@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the bench (and its examples pipeline_cost, memory_floor, syn_scaling) with every
+# Packs the bench (and its examples pipeline_cost, memory_floor, memory_latency, syn_scaling) with every
 # shared library they load, the dynamic loader and DPDK's mempool ring driver into one
 # folder, to run on a host without DPDK installed (as the Xeon results in bench/results were
 # produced):
@@ -18,7 +18,7 @@ cd "$here"
 cargo build --release -p bench --bins --examples
 rm -rf "$out"
 mkdir -p "$out/lib"
-bins=(target/release/bench target/release/examples/pipeline_cost target/release/examples/memory_floor target/release/examples/syn_scaling)
+bins=(target/release/bench target/release/examples/pipeline_cost target/release/examples/memory_floor target/release/examples/memory_latency target/release/examples/syn_scaling)
 pmds=$(pkg-config --variable=pmdsdir libdpdk 2>/dev/null || true)
 [ -n "$pmds" ] || pmds=$(dirname "$(find /usr/lib -name 'librte_mempool_ring.so.*' -print -quit)")
 ring=$(ls "$pmds"/librte_mempool_ring.so.* | head -1)
@@ -35,7 +35,7 @@ cat > "$out/run" <<RUN
 #!/bin/bash
 # Runs one of the bundled binaries with the bundled loader and libraries.
 d=\$(cd "\$(dirname "\$0")" && pwd)
-b=\${1:?usage: run bench|pipeline_cost|memory_floor|syn_scaling ARGS...}; shift
+b=\${1:?usage: run bench|pipeline_cost|memory_floor|memory_latency|syn_scaling ARGS...}; shift
 exec "\$d/lib/$loader" --library-path "\$d/lib" --preload "\$d/lib/librte_mempool_ring.so" "\$d/\$b" "\$@"
 RUN
 chmod +x "$out/run"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Packs the bench (and its examples pipeline_cost, memory_floor, memory_latency, syn_scaling) with every
-# shared library they load, the dynamic loader and DPDK's mempool ring driver into one
-# folder, to run on a host without DPDK installed (as the Xeon results in bench/results were
-# produced):
+# Packs the bench (and its examples pipeline_cost, memory_floor, memory_latency,
+# syn_scaling) with every shared library they load, the dynamic loader and DPDK's mempool
+# ring driver into one folder, to run on a host without DPDK installed (as the Xeon results
+# in bench/results were produced):
 #
 #   bench/bundle.sh [DIR]            # default target/bench-bundle; builds the release binaries
 #   DIR/run bench --scenarios nat ...   # on the other host (same CPU architecture)

@@ -330,7 +330,8 @@ impl<P: PacketBuf> Pipeline<P> {
                 st.ports[n] = port;
                 n += 1;
             }
-            // Pass 2: act in order, prefetching the candidate entry a few frames ahead.
+            // Pass 2: act in order, prefetching the candidate entry `entry_ahead` frames
+            // ahead (for a far table, every frame's before the first is acted on).
             st.cands[..n].fill(Candidate::NONE);
             if prefetch {
                 for (c, cand) in st.classes[..n.min(entry_ahead)].iter().zip(&mut st.cands) {

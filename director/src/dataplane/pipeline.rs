@@ -212,6 +212,10 @@ pub struct Pipeline<P: PacketBuf> {
     /// Resolved next hops toward clients (NAT replies), by next-hop address.
     pub(crate) hop_cache: EgressCache,
     fast_path: bool,
+    /// Table sizes (bytes) above which `process_burst` prefetches, and prefetches every
+    /// entry of a burst up front: [`PREFETCH_ABOVE_BYTES`], [`FAR_TABLE_BYTES`] (tests lower
+    /// them to run those schedules on small tables).
+    prefetch_above: (usize, usize),
 }
 
 impl<P: PacketBuf> Pipeline<P> {
@@ -240,6 +244,7 @@ impl<P: PacketBuf> Pipeline<P> {
             egress_cache: EgressCache::new(),
             hop_cache: EgressCache::new(),
             fast_path: cfg.fast_path,
+            prefetch_above: (PREFETCH_ABOVE_BYTES, FAR_TABLE_BYTES),
         }
     }
 
@@ -305,8 +310,8 @@ impl<P: PacketBuf> Pipeline<P> {
         // A table that fits L1 gains nothing from prefetching it (the probes cost about 25
         // instructions a frame).
         let table_bytes = self.conns.memory_bytes();
-        let prefetch = table_bytes > PREFETCH_ABOVE_BYTES;
-        let entry_ahead = if table_bytes > FAR_TABLE_BYTES {
+        let prefetch = table_bytes > self.prefetch_above.0;
+        let entry_ahead = if table_bytes > self.prefetch_above.1 {
             STAGE
         } else {
             ENTRY_AHEAD
@@ -1158,17 +1163,6 @@ mod tests {
             20
         );
 
-        let mut many = pipeline();
-        let mut got = Vec::new();
-        let pkts = input.iter().map(|(f, p)| (VecPacket::from_frame(f), *p));
-        many.process_burst(pkts, &ctx, false, |a, port| {
-            got.push((outcome(a), port));
-        });
-        assert_eq!(got.len(), want.len());
-        for (i, ((o, port), w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(o, w, "frame {i}");
-            assert_eq!(*port, input[i].1, "frame {i}");
-        }
         // Same table contents and counters.
         let dump = |p: &Pipeline<VecPacket>| {
             let mut v: Vec<_> = p
@@ -1179,12 +1173,35 @@ mod tests {
             v.sort();
             v
         };
-        assert_eq!(dump(&one), dump(&many));
-        assert_eq!(many.conns.len(), 20);
-        assert_eq!(
-            many.counters.conns_created.get(),
-            one.counters.conns_created.get()
-        );
-        many.conns.check_consistency().unwrap();
+        // Each schedule: this small table's own (no prefetch), entries `ENTRY_AHEAD` frames
+        // ahead, and a far table's (every entry of a burst before the first frame).
+        for (name, above) in [
+            ("own", None),
+            ("near", Some((0, usize::MAX))),
+            ("far", Some((0, 0))),
+        ] {
+            let mut many = pipeline();
+            if let Some(above) = above {
+                many.prefetch_above = above;
+            }
+            let mut got = Vec::new();
+            let pkts = input.iter().map(|(f, p)| (VecPacket::from_frame(f), *p));
+            many.process_burst(pkts, &ctx, false, |a, port| {
+                got.push((outcome(a), port));
+            });
+            assert_eq!(got.len(), want.len(), "{name}");
+            for (i, ((o, port), w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(o, w, "{name}: frame {i}");
+                assert_eq!(*port, input[i].1, "{name}: frame {i}");
+            }
+            assert_eq!(dump(&one), dump(&many), "{name}");
+            assert_eq!(many.conns.len(), 20, "{name}");
+            assert_eq!(
+                many.counters.conns_created.get(),
+                one.counters.conns_created.get(),
+                "{name}"
+            );
+            many.conns.check_consistency().unwrap();
+        }
     }
 }

@@ -14,6 +14,7 @@
 
 use std::time::Instant;
 
+use bench::flows::shuffled;
 use director::dpdk::mem::HugeArray;
 
 /// One cache line: the index of the next line of its chain, and padding.
@@ -22,14 +23,6 @@ use director::dpdk::mem::HugeArray;
 struct Line {
     next: u64,
     _pad: [u64; 7],
-}
-
-/// xorshift64: a fixed-seed random sequence for the shuffle.
-fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
 }
 
 fn main() -> Result<(), String> {
@@ -50,6 +43,12 @@ fn main() -> Result<(), String> {
     if chains > n {
         return Err(format!("{usage}: more chains than lines"));
     }
+    if n > u64::from(u32::MAX) {
+        return Err(format!(
+            "{usage}: at most {} MB",
+            (u64::from(u32::MAX) * 64) >> 20
+        ));
+    }
     let mut lines = HugeArray::new(
         n as usize,
         Line {
@@ -57,20 +56,16 @@ fn main() -> Result<(), String> {
             _pad: [0; 7],
         },
     );
-    // One random cycle through every line (Sattolo's shuffle of the visiting order).
-    let mut order: Vec<u64> = (0..n).collect();
-    let mut seed = 0x9e37_79b9_7f4a_7c15;
-    for i in (1..n as usize).rev() {
-        let j = (xorshift(&mut seed) % i as u64) as usize;
-        order.swap(i, j);
-    }
+    // One random cycle through every line: each line of a shuffled visiting order names the
+    // next, the last the first.
+    let order = shuffled(n as u32, 0x9e37_79b9_7f4a_7c15);
     for w in 0..n as usize {
         let to = order[(w + 1) % n as usize];
-        lines[order[w] as usize].next = to;
+        lines[order[w] as usize].next = u64::from(to);
     }
     // The chains start evenly spaced along the cycle, so they never meet within the run.
     let mut at: Vec<u64> = (0..chains)
-        .map(|c| order[(c * (n / chains)) as usize])
+        .map(|c| u64::from(order[(c * (n / chains)) as usize]))
         .collect();
     let rounds = (steps / chains).max(1);
     let t = Instant::now();
